@@ -1,0 +1,34 @@
+/** Renders every error as Personium JSON; anything unexpected becomes `PR500-SV-0000`. */
+import type { Context } from 'koa';
+import { PersoniumError, isPersoniumError } from '../errors.js';
+import { type CommonHeaderOptions, setCommonHeaders } from './cors.js';
+import { getState } from './state.js';
+
+/** Options of {@link renderErrors}. */
+export interface RenderErrorOptions extends CommonHeaderOptions {
+  /** Receives every unexpected error. */
+  readonly onError: (error: unknown, ctx?: Context) => void;
+}
+
+/** Writes an error response for `error`. */
+export function respondWithError(ctx: Context, error: unknown, options: RenderErrorOptions): void {
+  let failure: PersoniumError;
+  if (isPersoniumError(error)) {
+    failure = error;
+  } else {
+    failure = new PersoniumError('PR500-SV-0000');
+    try {
+      options.onError(error, ctx);
+    } catch {
+      // the host's hook must not turn one failure into two
+    }
+  }
+  ctx.status = failure.status;
+  ctx.set(failure.headers);
+  if (failure.status === 401 && !ctx.response.get('WWW-Authenticate')) {
+    ctx.set('WWW-Authenticate', `Bearer realm="${getState(ctx).cellUrl}"`);
+  }
+  setCommonHeaders(ctx, options);
+  ctx.type = 'application/json';
+  ctx.body = JSON.stringify(failure.toJSON());
+}

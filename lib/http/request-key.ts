@@ -1,0 +1,25 @@
+/** Step 1: `X-Personium-RequestKey`: validated, or generated, and echoed. */
+import { randomBytes } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import { PersoniumError } from '../errors.js';
+import { getState } from './state.js';
+
+const VALID_KEY = /^[A-Za-z0-9_-]{0,128}$/;
+
+/** A new key: 4 base64url characters, `_`, 18 more (23 in all), as Personium makes them. */
+export function generateRequestKey(): string {
+  const chars = randomBytes(17).toString('base64url').slice(0, 22);
+  return `${chars.slice(0, 4)}_${chars.slice(4)}`;
+}
+
+/** Validates or generates the request key and echoes it in the response. */
+export async function requestKey(ctx: Context, next: Next): Promise<void> {
+  const sent = ctx.req.headers['x-personium-requestkey'];
+  if (sent !== undefined && (typeof sent !== 'string' || !VALID_KEY.test(sent))) {
+    throw new PersoniumError('PR400-EV-0002');
+  }
+  const key = sent ?? generateRequestKey();
+  getState(ctx).requestKey = key;
+  ctx.set('X-Personium-RequestKey', key);
+  await next();
+}

@@ -1,0 +1,5 @@
+/** koa-cell-snapshot: Personium-compatible cell export, import and snapshot area for Koa. */
+export { createCellSnapshotRouter, type CellSnapshotRouter } from './router.js';
+export { PersoniumError, ERROR_CODES, errorBody, isPersoniumError, type ErrorBody, type ErrorCode, type PersoniumErrorOptions } from './errors.js';
+export { DEFAULT_LIMITS, DEFAULT_LEASE } from './options.js';
+export type * from './types.js';

@@ -1,0 +1,55 @@
+/**
+ * Progress of a job, weighted by bytes and records rather than by entry count: an integer percent
+ * that never decreases and stays at most 99 until the job has finished.
+ */
+
+/** Bytes one record or one WebDAV resource weighs, besides its content. */
+export const RECORD_WEIGHT = 512;
+
+/** The amount of work of a job, in the same three units the writer and reader report. */
+export interface WorkAmount {
+  /** OData records. */
+  readonly records: number;
+  /** WebDAV resources. */
+  readonly davNodes: number;
+  /** Content bytes. */
+  readonly bytes: number;
+}
+
+/** The weight of an amount of work. */
+export function weigh(amount: WorkAmount): number {
+  return amount.bytes + (amount.records + amount.davNodes) * RECORD_WEIGHT;
+}
+
+/** Tracks one job's percent. */
+export class Progress {
+  #percent = 0;
+  readonly #total: number;
+
+  /** @param total - the total amount of work. */
+  constructor(total: WorkAmount) {
+    this.#total = Math.max(1, weigh(total));
+  }
+
+  /** The current percent, 0-99. */
+  get percent(): number {
+    return this.#percent;
+  }
+
+  /** Records the work done so far; resolves to the (never decreasing) percent. */
+  update(done: WorkAmount): number {
+    const percent = Math.min(99, Math.floor((weigh(done) * 100) / this.#total));
+    if (percent > this.#percent) this.#percent = percent;
+    return this.#percent;
+  }
+}
+
+/**
+ * A `Retry-After` estimate in seconds from the elapsed time and the percent: the remaining time at
+ * the pace so far, between 1 and 60.
+ */
+export function retryAfterSeconds(startedAt: string, percent: number, now = Date.now()): number {
+  const elapsed = Math.max(0, now - Date.parse(startedAt)) / 1000;
+  const remaining = percent <= 0 ? elapsed + 1 : (elapsed * (100 - percent)) / percent;
+  return Math.min(60, Math.max(1, Math.ceil(remaining)));
+}

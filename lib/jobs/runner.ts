@@ -1,0 +1,225 @@
+/**
+ * The job runner: one job per cell (export and import together), a global limit, a lease renewed
+ * while the job runs, progress published at least once a second, cancellation through an
+ * `AbortSignal`, and expired jobs of dead workers finished as interrupted by whoever looks next.
+ */
+import { type ErrorBody, PersoniumError, errorBody, isPersoniumError } from '../errors.js';
+import type { ResolvedLease } from '../options.js';
+import type { CellJobState, EventLogger, JobKind, JobRecord, JobRequest, JobStore, SnapshotStore } from '../types.js';
+import { writeErrorFile } from './error-file.js';
+import { emitEvent } from './events.js';
+
+/** How often progress is published, in ms. */
+const PROGRESS_INTERVAL_MS = 1000;
+/** How long a cancel waits for the job to stop before answering anyway, in ms. */
+const CANCEL_WAIT_MS = 2000;
+
+/** What a job's work function gets. */
+export interface JobHandle {
+  /** The job as stored. */
+  readonly record: JobRecord;
+  /** Aborts when the job is cancelled, its lease is lost, or the runner closes. */
+  readonly signal: AbortSignal;
+  /** Reports the current percent (0-99). */
+  setProgress(percent: number): void;
+  /** Renews the lease now; rejects (with the signal's reason) when it was lost. Call before committing. */
+  confirmLease(): Promise<void>;
+}
+
+/** The work of one job. Resolves when it succeeded; rejects with why it failed. */
+export type JobWork = (job: JobHandle) => Promise<void>;
+
+/** What the runner needs. */
+export interface JobRunnerOptions {
+  readonly jobs: JobStore;
+  readonly snapshots: SnapshotStore;
+  readonly events: EventLogger | undefined;
+  readonly maxRunningJobs: number;
+  readonly lease: ResolvedLease;
+  readonly onError: (error: unknown) => void;
+}
+
+interface ActiveJob {
+  readonly record: JobRecord;
+  readonly controller: AbortController;
+  readonly done: Promise<void>;
+}
+
+/** `cell export` / `cell import`, the parameter of the busy and cancel codes. */
+export function jobLabel(kind: JobKind): string {
+  return `cell ${kind}`;
+}
+
+/** Runs jobs against a job store. */
+export class JobRunner {
+  readonly #options: JobRunnerOptions;
+  readonly #active = new Map<string, ActiveJob>();
+
+  /** @param options - the stores, limits and hooks. */
+  constructor(options: JobRunnerOptions) {
+    this.#options = options;
+  }
+
+  /** What the store holds for the cell, after finishing a job whose lease expired. */
+  async state(cellId: string): Promise<CellJobState> {
+    const state = await this.#options.jobs.get(cellId);
+    const running = state.running;
+    if (running === undefined || running.leaseExpiresAt > Date.now()) return state;
+    await this.#reap(running);
+    return this.#options.jobs.get(cellId);
+  }
+
+  /** The running job of the cell, if any: 409 `PR409-CM-0002` for write requests. */
+  async assertIdle(cellId: string): Promise<void> {
+    const { running } = await this.state(cellId);
+    if (running !== undefined) throw new PersoniumError('PR409-CM-0002', [jobLabel(running.kind)]);
+  }
+
+  /** The checks before accepting a job: the cell idle (409), the global limit (503). */
+  async precheck(cellId: string): Promise<void> {
+    await this.assertIdle(cellId);
+    if ((await this.#options.jobs.countRunning()) >= this.#options.maxRunningJobs) throw this.#limitError();
+  }
+
+  /**
+   * Claims the cell and starts `work` in the background. Rejects with 409 `PR409-CM-0002` when a job
+   * holds the cell, 503 `PR503-SV-0001` at the global limit. Resolves once the job is visible in the
+   * store, so a status read right after sees it.
+   */
+  async start(request: JobRequest, work: JobWork): Promise<JobRecord> {
+    const { jobs, lease, maxRunningJobs } = this.#options;
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const result = await jobs.claim(request, { leaseMs: lease.ttlMs, maxRunning: maxRunningJobs });
+      switch (result.status) {
+        case 'claimed':
+          this.#launch(result.job, work);
+          return result.job;
+        case 'busy':
+          throw new PersoniumError('PR409-CM-0002', [jobLabel(result.job.kind)]);
+        case 'expired':
+          await this.#reap(result.job);
+          break;
+        case 'limit':
+          throw this.#limitError();
+      }
+    }
+    throw new PersoniumError('PR503-SV-0001', [], { headers: { 'Retry-After': '1' } });
+  }
+
+  /**
+   * Cancels the cell's running job of that kind, waiting briefly for it to stop. Rejects with 409
+   * `PR409-SN-0001` when this instance runs no such job.
+   */
+  async cancel(cellId: string, kind: JobKind): Promise<void> {
+    const active = this.#active.get(cellId);
+    if (active === undefined || active.record.kind !== kind) {
+      throw new PersoniumError('PR409-SN-0001', [jobLabel(kind)]);
+    }
+    active.controller.abort(new PersoniumError('PR409-SN-0002', [jobLabel(kind)]));
+    await Promise.race([active.done, new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS).unref())]);
+  }
+
+  /** Stops every running job (recorded as interrupted) and waits for them. */
+  async close(): Promise<void> {
+    const running = [...this.#active.values()];
+    for (const job of running) job.controller.abort(new PersoniumError('PR500-SN-0001', [jobLabel(job.record.kind)]));
+    await Promise.all(running.map((job) => job.done));
+  }
+
+  #limitError(): PersoniumError {
+    return new PersoniumError('PR503-SV-0001', [], { headers: { 'Retry-After': '10' } });
+  }
+
+  #emit(job: JobRecord, info: Parameters<typeof emitEvent>[2]): void {
+    emitEvent(this.#options.events, job, info, this.#options.onError);
+  }
+
+  /** Finishes a job whose worker died: export → `.error`, import → `import failed`, both `PR500-SN-0001`. */
+  async #reap(job: JobRecord): Promise<void> {
+    const interrupted = new PersoniumError('PR500-SN-0001', [jobLabel(job.kind)]).toJSON();
+    const won = await this.#options.jobs.reap(job.cellId, job.token, job.kind === 'import' ? interrupted : undefined);
+    if (!won) return;
+    if (job.kind === 'export') await this.#recordExportFailure(job, interrupted);
+    this.#emit(job, 'interrupted');
+  }
+
+  async #recordExportFailure(job: JobRecord, body: ErrorBody): Promise<void> {
+    try {
+      await writeErrorFile(this.#options.snapshots, job.cellId, job.name, body);
+    } catch (error) {
+      this.#options.onError(error);
+    }
+  }
+
+  #launch(record: JobRecord, work: JobWork): void {
+    const { jobs, lease } = this.#options;
+    const controller = new AbortController();
+    let percent = record.progress;
+    let published = percent;
+    let lastRenewal = Date.now();
+    let renewing: Promise<void> = Promise.resolve();
+
+    const renew = (): Promise<void> => {
+      renewing = renewing.then(async () => {
+        if (controller.signal.aborted) return;
+        const at = percent;
+        const ok = await jobs.renew(record.cellId, record.token, at, lease.ttlMs).catch((error: unknown) => {
+          this.#options.onError(error);
+          return true; // a store hiccup is not a lost lease; the next renewal decides
+        });
+        if (!ok) controller.abort(new PersoniumError('PR500-SN-0001', [jobLabel(record.kind)]));
+        published = at;
+        lastRenewal = Date.now();
+      });
+      return renewing;
+    };
+    const timer = setInterval(() => {
+      if (percent !== published || Date.now() - lastRenewal >= lease.renewMs) void renew();
+    }, Math.min(PROGRESS_INTERVAL_MS, lease.renewMs));
+    timer.unref();
+
+    const handle: JobHandle = {
+      record,
+      signal: controller.signal,
+      setProgress: (value) => {
+        if (value > percent) percent = Math.min(99, Math.floor(value));
+      },
+      confirmLease: async () => {
+        await renew();
+        controller.signal.throwIfAborted();
+      },
+    };
+
+    const done = (async () => {
+      this.#emit(record, 'accepted');
+      try {
+        await work(handle);
+        controller.signal.throwIfAborted();
+        clearInterval(timer);
+        await renewing;
+        if (await jobs.finish(record.cellId, record.token)) this.#emit(record, 'completed');
+      } catch (caught) {
+        clearInterval(timer);
+        await renewing;
+        await this.#fail(record, controller.signal.aborted ? controller.signal.reason : caught);
+      }
+    })()
+      .catch((error: unknown) => this.#options.onError(error))
+      .finally(() => {
+        clearInterval(timer);
+        this.#active.delete(record.cellId);
+      });
+    this.#active.set(record.cellId, { record, controller, done });
+  }
+
+  async #fail(record: JobRecord, reason: unknown): Promise<void> {
+    if (!isPersoniumError(reason)) this.#options.onError(reason);
+    const body = errorBody(reason);
+    const cancelled = body.code === 'PR409-SN-0002';
+    if (record.kind === 'export') await this.#recordExportFailure(record, body);
+    const failure = record.kind === 'import' && !cancelled ? body : undefined;
+    if (await this.#options.jobs.finish(record.cellId, record.token, failure)) {
+      this.#emit(record, cancelled ? 'cancelled' : body.code === 'PR500-SN-0001' ? 'interrupted' : `failed ${body.code}`);
+    }
+  }
+}

@@ -1,0 +1,13 @@
+/** What the route handlers share. */
+import type { JobRunner } from '../jobs/runner.js';
+import type { ResolvedOptions } from '../options.js';
+
+/** The dependencies of every route module. */
+export interface RouteDeps {
+  /** The resolved options. */
+  readonly options: ResolvedOptions;
+  /** The job runner. */
+  readonly runner: JobRunner;
+  /** Reads a JSON object body (`undefined` when empty). */
+  readonly readJsonBody: (ctx: import('koa').Context) => Promise<Record<string, unknown> | undefined>;
+}
