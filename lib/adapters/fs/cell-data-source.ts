@@ -1,0 +1,162 @@
+/**
+ * `FsCellDataSource`: the embedded default {@link CellDataSource}, one directory per cell in
+ * Personium's own on-disk shape (see `cell-layout.ts` for the layout).
+ *
+ * @module
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { PersoniumError } from '../../errors.js';
+import type { CellDataSource, CellInfo, ExportView, ImportTransaction, ODataRecord } from '../../types.js';
+import { CELL_FILE, isValidCellName, pathKind } from './cell-layout.js';
+import { openFsExportView } from './export-view.js';
+import { beginFsImport } from './import-transaction.js';
+import { isJsonObject, parseRecord } from './lines.js';
+import { recoverRoot, whenUnlocked } from './swap.js';
+
+/** Options of {@link FsCellDataSource}. */
+export interface FsCellDataSourceOptions {
+  /** The directory holding one directory per cell. It need not exist yet. */
+  readonly root: string;
+  /**
+   * Longest `.pjson` line, and largest `cell.json` or `.pmeta`, the source reads, in bytes.
+   * Default 16 MiB.
+   */
+  readonly maxLineBytes?: number;
+}
+
+/** The default of {@link FsCellDataSourceOptions.maxLineBytes}. */
+export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A {@link CellDataSource} over a directory of cells:
+ *
+ * ```
+ * <root>/<cell name>/cell.json            the cell record (`_type` "Cell")
+ * <root>/<cell name>/10_box.pjson …       one per OData type, one record per line (missing = none)
+ * <root>/<cell name>/dav/…                the WebDAV tree: folders with `.pmeta` and, for files, `content`
+ * ```
+ *
+ * - {@link getCell} resolves only names that are one safe path segment (`[A-Za-z0-9_-]{1,128}`) and
+ *   whose `cell.json` names the same cell; the cell's id is the record's `_id`, its owner `h.Owner`.
+ * - {@link openExport} streams the live directory; a commit that replaces it during the export makes
+ *   the export fail instead of mixing contents (see `export-view.ts`). A `dav/` folder is a resource
+ *   when it holds `.pmeta`; a folder without one is an intermediate folder, walked but not yielded.
+ *   `dav/.pkeys` and `dav/.pauthhistory` are never exported.
+ * - {@link beginImport} writes a staging copy and swaps it in with renames under a journal; the cell's
+ *   key pair and authentication history (`dav/.pkeys`, `dav/.pauthhistory`) are kept. `putDav`
+ *   creates missing parent folders; it rejects an unsafe path or a resource staged twice with
+ *   `PR400-SN-0002`, and a cell record that is not the target's (`_id`, `s.Name`).
+ * - Before its first operation, the source recovers its root once ({@link recover}): swaps interrupted
+ *   by a crash are rolled back and abandoned staging directories deleted.
+ *
+ * Symbolic links are never followed. One process should own a root; several sources in one process
+ * may share it. Writes are not fsync'ed (Personium's default): a commit survives a process crash, not
+ * necessarily a power loss.
+ */
+export class FsCellDataSource implements CellDataSource {
+  /** The absolute root directory. */
+  readonly root: string;
+  /** The line and metadata size limit in force. */
+  readonly maxLineBytes: number;
+  #recovery: Promise<void> | undefined;
+
+  /**
+   * @param options - the root directory and limits.
+   */
+  constructor(options: FsCellDataSourceOptions) {
+    if (typeof options?.root !== 'string' || options.root === '') {
+      throw new TypeError('FsCellDataSource: `root` must be a non-empty string');
+    }
+    const max = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new TypeError('FsCellDataSource: `maxLineBytes` must be a positive integer');
+    }
+    this.root = resolve(options.root);
+    this.maxLineBytes = max;
+  }
+
+  /**
+   * Recovers the root after a crash (rolls back interrupted swaps, deletes abandoned staging and old
+   * directories). Runs once, lazily, before the first operation; later calls resolve with that run.
+   * A failed run is retried by the next call.
+   */
+  recover(): Promise<void> {
+    this.#recovery ??= recoverRoot(this.root).catch((error: unknown) => {
+      this.#recovery = undefined;
+      throw error;
+    });
+    return this.#recovery;
+  }
+
+  /** {@inheritDoc CellDataSource.getCell} */
+  async getCell(name: string): Promise<CellInfo | undefined> {
+    if (typeof name !== 'string' || !isValidCellName(name)) return undefined;
+    await this.recover();
+    await whenUnlocked(join(this.root, name));
+    const record = await this.#readCellRecord(name);
+    return record === undefined ? undefined : cellInfo(record, name);
+  }
+
+  /** {@inheritDoc CellDataSource.openExport} */
+  async openExport(cell: CellInfo, signal: AbortSignal): Promise<ExportView> {
+    signal.throwIfAborted();
+    await this.recover();
+    await whenUnlocked(join(this.root, cell.name));
+    await this.#targetRecord(cell);
+    return openFsExportView({
+      cellDir: join(this.root, cell.name),
+      readCellRecord: () => this.#targetRecord(cell),
+      signal,
+      maxLineBytes: this.maxLineBytes,
+    });
+  }
+
+  /** {@inheritDoc CellDataSource.beginImport} */
+  async beginImport(cell: CellInfo, signal: AbortSignal): Promise<ImportTransaction> {
+    signal.throwIfAborted();
+    await this.recover();
+    await this.#targetRecord(cell);
+    return beginFsImport({
+      root: this.root,
+      cell,
+      signal,
+      checkTarget: async () => {
+        await this.#targetRecord(cell);
+      },
+    });
+  }
+
+  /** The live record of a cell the caller resolved, checking it is still that cell. */
+  async #targetRecord(cell: CellInfo): Promise<ODataRecord> {
+    const record = isValidCellName(cell.name) ? await this.#readCellRecord(cell.name) : undefined;
+    if (record === undefined || record._id !== cell.id) throw new PersoniumError('PR404-DV-0003');
+    return record;
+  }
+
+  /**
+   * Reads `root/<name>/cell.json`. Resolves `undefined` when there is no such cell directory or file,
+   * or when the record names another cell; rejects when the file is not a cell record.
+   */
+  async #readCellRecord(name: string): Promise<ODataRecord | undefined> {
+    const dir = join(this.root, name);
+    if ((await pathKind(dir)) !== 'directory') return undefined;
+    const file = join(dir, CELL_FILE);
+    if ((await pathKind(file)) !== 'file') return undefined;
+    const { size } = await stat(file);
+    if (size > this.maxLineBytes) throw new Error(`${CELL_FILE} of cell [${name}] is larger than ${this.maxLineBytes} bytes`);
+    const record = parseRecord(await readFile(file, 'utf8'), `${name}/${CELL_FILE}`);
+    if (record._type !== 'Cell' || record._id === '') {
+      throw new Error(`${name}/${CELL_FILE} is not a cell record`);
+    }
+    const s = record._source['s'];
+    return isJsonObject(s) && s['Name'] === name ? record : undefined;
+  }
+}
+
+/** The identity of a cell record. */
+function cellInfo(record: ODataRecord, name: string): CellInfo {
+  const h = record._source['h'];
+  const owner = isJsonObject(h) && typeof h['Owner'] === 'string' ? h['Owner'] : undefined;
+  return owner === undefined ? { id: record._id, name } : { id: record._id, name, owner };
+}

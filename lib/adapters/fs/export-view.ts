@@ -1,0 +1,168 @@
+/**
+ * The {@link ExportView} of {@link FsCellDataSource}: reads a live cell directory, streaming.
+ *
+ * Consistency: the view reads the live directory; it does not copy or freeze it. It pins the cell
+ * directory's *generation* (device, inode and birth time of the directory): a commit replaces the whole
+ * directory with renames, so when an import is committed while the view is open, the next iteration
+ * (and the end of the running one) fails instead of mixing old and new content. Edits made inside the
+ * live directory by something else than an import are not detected; the module blocks its own writes
+ * to a cell while a job runs on it.
+ *
+ * @module
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { CONTENT_NAME, ODATA_TYPES } from '../../snapshot/format.js';
+import type { DavContent, DavNode, ExportTotals, ExportView, ODataRecord, ODataType } from '../../types.js';
+import { pathKind, pjsonName } from './cell-layout.js';
+import { readMeta, walkDav } from './dav-tree.js';
+import { countLines, parseRecord, readLines } from './lines.js';
+
+/** Options of {@link openFsExportView}. */
+export interface FsExportViewOptions {
+  /** The live cell directory. */
+  readonly cellDir: string;
+  /** Reads and checks the cell record; called once, after the directory's generation is pinned. */
+  readonly readCellRecord: () => Promise<ODataRecord>;
+  /** Aborts the export. */
+  readonly signal: AbortSignal;
+  /** Longest `.pjson` line and largest `.pmeta`, in bytes. */
+  readonly maxLineBytes: number;
+}
+
+/** Read-ahead of the file streams. */
+const HIGH_WATER_MARK = 64 * 1024;
+
+/** An identity of a directory that changes when another directory is renamed onto its path. */
+async function generationOf(dir: string): Promise<string> {
+  const s = await stat(dir, { bigint: true });
+  return `${s.dev}:${s.ino}:${s.birthtimeNs}`;
+}
+
+/**
+ * Opens an export view on a cell directory: computes the totals by one streaming scan (counting
+ * record lines, WebDAV folders and content sizes), then returns the view.
+ */
+export async function openFsExportView(options: FsExportViewOptions): Promise<ExportView> {
+  const { cellDir, readCellRecord, signal, maxLineBytes } = options;
+  signal.throwIfAborted();
+  const generation = await generationOf(cellDir);
+  const cellRecord = await readCellRecord();
+  const streams = new Set<Readable>();
+  let closed = false;
+
+  const track = <T extends Readable>(stream: T): T => {
+    streams.add(stream);
+    stream.once('close', () => streams.delete(stream));
+    return stream;
+  };
+  const checkOpen = (): void => {
+    if (closed) throw new Error('The export view is closed');
+    signal.throwIfAborted();
+  };
+  const checkGeneration = async (): Promise<void> => {
+    let now: string | undefined;
+    try {
+      now = await generationOf(cellDir);
+    } catch {
+      now = undefined;
+    }
+    if (now !== generation) throw new Error(`Cell directory ${cellDir} was replaced during the export`);
+  };
+  const openFile = (file: string, end?: number): Readable =>
+    track(
+      createReadStream(file, {
+        signal,
+        highWaterMark: HIGH_WATER_MARK,
+        ...(end === undefined ? {} : { start: 0, end }),
+      }),
+    );
+
+  const totals = await scanTotals(cellDir, signal, openFile);
+  await checkGeneration();
+
+  async function* records(type: ODataType): AsyncGenerator<ODataRecord> {
+    checkOpen();
+    await checkGeneration();
+    const name = pjsonName(type);
+    const file = join(cellDir, name);
+    if ((await pathKind(file)) !== 'file') return;
+    const stream = openFile(file);
+    try {
+      for await (const line of readLines(stream, maxLineBytes)) {
+        checkOpen();
+        yield parseRecord(line.text, `${name}:${line.number}`);
+      }
+    } finally {
+      stream.destroy();
+    }
+    await checkGeneration();
+  }
+
+  async function* dav(): AsyncGenerator<DavNode> {
+    checkOpen();
+    await checkGeneration();
+    for await (const entry of walkDav(cellDir, signal)) {
+      checkOpen();
+      const meta = await readMeta(entry.dir, entry.path, maxLineBytes);
+      const size = entry.contentSize;
+      if (size === undefined) {
+        yield { path: entry.path, meta };
+      } else {
+        const file = join(entry.dir, CONTENT_NAME);
+        const content: DavContent = {
+          size,
+          open: async () => {
+            checkOpen();
+            return size === 0 ? track(Readable.from([])) : openFile(file, size - 1);
+          },
+        };
+        yield { path: entry.path, meta, content };
+      }
+    }
+    await checkGeneration();
+  }
+
+  return {
+    totals,
+    cellRecord: async () => {
+      checkOpen();
+      return structuredClone(cellRecord);
+    },
+    records,
+    dav,
+    close: async () => {
+      closed = true;
+      for (const stream of streams) stream.destroy();
+      streams.clear();
+    },
+  };
+}
+
+/** Counts the records of the 16 types and the WebDAV folders and bytes, streaming. */
+async function scanTotals(
+  cellDir: string,
+  signal: AbortSignal,
+  openFile: (file: string) => Readable,
+): Promise<ExportTotals> {
+  let records = 0;
+  for (const type of ODATA_TYPES) {
+    const file = join(cellDir, pjsonName(type));
+    if ((await pathKind(file)) !== 'file') continue;
+    const stream = openFile(file);
+    try {
+      records += await countLines(stream);
+    } finally {
+      stream.destroy();
+    }
+  }
+  let davNodes = 0;
+  let bytes = 0;
+  for await (const entry of walkDav(cellDir, signal)) {
+    davNodes++;
+    bytes += entry.contentSize ?? 0;
+  }
+  return { records, davNodes, bytes };
+}

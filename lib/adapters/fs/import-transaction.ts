@@ -1,0 +1,173 @@
+/**
+ * The {@link ImportTransaction} of {@link FsCellDataSource}: writes a complete staging copy of the
+ * cell, `root/.staging-<cell>-<id>/`, in the cell directory shape, and swaps it in on commit
+ * (see `swap.ts`). Nothing is visible in the live cell before the commit point.
+ *
+ * @module
+ */
+import { createWriteStream } from 'node:fs';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { PersoniumError } from '../../errors.js';
+import { CONTENT_NAME, PMETA_NAME, davFolder, recordJson } from '../../snapshot/format.js';
+import type { CellInfo, DavImportNode, ImportTransaction, ODataRecord, ODataType } from '../../types.js';
+import {
+  CELL_FILE,
+  DAV_DIR,
+  PRIVATE_ROOT_DIRS,
+  checkDavPath,
+  davDir,
+  pathKind,
+  pjsonName,
+  stagingName,
+} from './cell-layout.js';
+import { isJsonObject, recordProblem } from './lines.js';
+import { claimPath, commitSwap, newSwapId, releasePath, withCellLock } from './swap.js';
+
+/** Options of {@link beginFsImport}. */
+export interface FsImportOptions {
+  /** The data source's root. */
+  readonly root: string;
+  /** The target cell. */
+  readonly cell: CellInfo;
+  /** Aborts the import. */
+  readonly signal: AbortSignal;
+  /**
+   * Checks, under the cell's lock and just before the swap, that the live cell is still the target
+   * (same id); rejects otherwise.
+   */
+  readonly checkTarget: () => Promise<void>;
+}
+
+/** Bytes of `.pjson` text gathered before one write. */
+const BATCH_CHARS = 64 * 1024;
+
+/** Whether an error is "already exists". */
+function isExists(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | null)?.code === 'EEXIST';
+}
+
+/** Begins an import: creates and claims the staging directory. */
+export async function beginFsImport(options: FsImportOptions): Promise<ImportTransaction> {
+  const { root, cell, signal, checkTarget } = options;
+  signal.throwIfAborted();
+  const id = newSwapId();
+  const staging = join(root, stagingName(cell.name, id));
+  claimPath(staging);
+  try {
+    await mkdir(staging);
+  } catch (error) {
+    releasePath(staging);
+    throw error;
+  }
+
+  let state: 'open' | 'committing' | 'failed' | 'done' = 'open';
+  let cellRecordStaged = false;
+  const typesStaged = new Set<ODataType>();
+
+  const checkOpen = (): void => {
+    if (state !== 'open') throw new Error(`The import transaction is ${state === 'done' ? 'finished' : state}`);
+    signal.throwIfAborted();
+  };
+
+  const putCellRecord = async (record: ODataRecord): Promise<void> => {
+    checkOpen();
+    const problem = recordProblem(record);
+    if (problem !== undefined) throw new TypeError(`Invalid cell record: ${problem}`);
+    const s = record._source['s'];
+    const name = isJsonObject(s) ? s['Name'] : undefined;
+    if (record._type !== 'Cell' || record._id !== cell.id || name !== cell.name) {
+      throw new Error(`The cell record is not the target cell's (_type Cell, _id ${cell.id}, Name ${cell.name})`);
+    }
+    await writeFile(join(staging, CELL_FILE), recordJson(record), { signal });
+    cellRecordStaged = true;
+  };
+
+  const putRecords = async (type: ODataType, records: AsyncIterable<ODataRecord>): Promise<void> => {
+    checkOpen();
+    const name = pjsonName(type);
+    if (typesStaged.has(type)) throw new Error(`Records of type ${type} were already staged`);
+    typesStaged.add(type);
+    async function* text(): AsyncGenerator<string> {
+      let batch = '';
+      let index = 0;
+      for await (const record of records) {
+        index++;
+        const problem = recordProblem(record);
+        if (problem !== undefined) throw new TypeError(`Invalid ${type} record #${index}: ${problem}`);
+        batch += recordJson(record) + '\n';
+        if (batch.length >= BATCH_CHARS) {
+          yield batch;
+          batch = '';
+        }
+      }
+      if (batch !== '') yield batch;
+    }
+    await pipeline(text(), createWriteStream(join(staging, name), { flags: 'wx' }), { signal });
+  };
+
+  const putDav = async (node: DavImportNode): Promise<void> => {
+    try {
+      checkOpen();
+      checkDavPath(node.path);
+      if (!isJsonObject(node.meta)) throw new TypeError(`Metadata of WebDAV resource [${node.path}] is not an object`);
+      const dir = davDir(staging, node.path);
+      await mkdir(dir, { recursive: true });
+      try {
+        await writeFile(join(dir, PMETA_NAME), JSON.stringify(node.meta), { flag: 'wx', signal });
+      } catch (error) {
+        if (isExists(error)) throw new PersoniumError('PR400-SN-0002', [davFolder(node.path) + PMETA_NAME], { cause: error });
+        throw error;
+      }
+      if (node.content !== undefined) {
+        await pipeline(node.content, createWriteStream(join(dir, CONTENT_NAME), { flags: 'wx' }), { signal });
+      }
+    } catch (error) {
+      if (node.content !== undefined && !node.content.destroyed) node.content.destroy();
+      throw error;
+    }
+  };
+
+  /** Copies the live cell's private root folders (key pair, auth history) into the staging copy. */
+  const keepPrivateDirs = async (): Promise<void> => {
+    for (const name of PRIVATE_ROOT_DIRS) {
+      const from = join(root, cell.name, DAV_DIR, name);
+      if ((await pathKind(from)) !== 'directory') continue;
+      const to = join(staging, DAV_DIR, name);
+      await mkdir(join(staging, DAV_DIR), { recursive: true });
+      await cp(from, to, { recursive: true, errorOnExist: true, force: false });
+    }
+  };
+
+  const commit = async (): Promise<void> => {
+    checkOpen();
+    if (!cellRecordStaged) throw new Error('No cell record was staged');
+    state = 'committing';
+    try {
+      await withCellLock(join(root, cell.name), async () => {
+        await checkTarget();
+        await keepPrivateDirs();
+        await commitSwap(root, cell.name, id);
+      });
+      state = 'done';
+      releasePath(staging);
+    } catch (error) {
+      state = 'failed';
+      throw error;
+    }
+  };
+
+  const rollback = async (): Promise<void> => {
+    if (state === 'done') return;
+    if (state === 'committing') throw new Error('The import transaction is committing');
+    state = 'done';
+    try {
+      await rm(staging, { recursive: true, force: true });
+    } finally {
+      releasePath(staging);
+    }
+  };
+
+  return { putCellRecord, putRecords, putDav, commit, rollback };
+}
