@@ -3,3 +3,7 @@ export { createCellSnapshotRouter, type CellSnapshotRouter } from './router.js';
 export { PersoniumError, ERROR_CODES, errorBody, isPersoniumError, type ErrorBody, type ErrorCode, type PersoniumErrorOptions } from './errors.js';
 export { DEFAULT_LIMITS, DEFAULT_LEASE } from './options.js';
 export type * from './types.js';
+export { FsCellDataSource, type FsCellDataSourceOptions } from './adapters/fs/cell-data-source.js';
+export { FsSnapshotStore, type FsSnapshotStoreOptions } from './adapters/fs/snapshot-store.js';
+export { FsJobStore, type FsJobStoreOptions } from './adapters/fs/job-store.js';
+export { MemoryJobStore, type MemoryJobStoreOptions } from './adapters/memory/job-store.js';

@@ -207,12 +207,13 @@ test('a job whose worker vanished is finished as interrupted by the next reader:
   const id = await cellId(server);
   const claim = await dead.claim(
     { cellId: id, kind: 'export', name: 'orphan', requestKey: 'k', subject: null },
-    { leaseMs: 300, maxRunning: 4 },
+    { leaseMs: 60_000, maxRunning: 4 },
   );
-  t.is(claim.status, 'claimed');
+  if (claim.status !== 'claimed') return t.fail(claim.status);
   const busy = await post(server, { Name: 'meanwhile' });
   t.is(busy.status, 409);
   t.is((await status(server)).body['status'], 'exportation in progress');
+  t.true(await dead.renew(id, claim.job.token, 5, 1), 'the dead worker stops renewing: its lease runs out');
   await waitFor(async () => (await status(server)).body['status'] === 'ready', 5000);
   t.deepEqual(await readErrorFile(server, id, 'orphan.error'), {
     code: 'PR500-SN-0001',

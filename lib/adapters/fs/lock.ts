@@ -1,0 +1,169 @@
+/**
+ * A mutual-exclusion lock shared by every process of one machine, for the file-system stores.
+ *
+ * Inside a process, holders of one lock path queue on a promise chain (no polling). Across processes
+ * the lock is a directory created with `mkdir`, which is atomic on every local file system: whoever
+ * creates it holds the lock, the others poll until it is removed. A holder refreshes the directory's
+ * mtime while it holds the lock, so a lock whose mtime is older than `staleMs` belongs to a process
+ * that died and is broken. The holder marks the directory with an `owner-<random>` file and releases
+ * it only while that file is still there, so a holder whose lock was broken (it stalled for longer
+ * than `staleMs`) never removes the lock of the next holder. Breaking is itself serialised by a second directory (`<path>.break`) and
+ * the staleness is re-checked under it, so two processes that both saw one stale lock cannot remove a
+ * lock that a third process has just taken.
+ */
+import { mkdir, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { errorCode, randomId } from './store-files.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Options of {@link withFileLock}. */
+export interface FileLockOptions {
+  /**
+   * After how many ms without a refresh a lock is considered abandoned by a dead process and broken.
+   * Holders refresh it every third of this. Default 10,000.
+   */
+  readonly staleMs?: number;
+  /** How long to wait for the lock before rejecting, in ms. Default 60,000. */
+  readonly timeoutMs?: number;
+}
+
+/** The default of {@link FileLockOptions.staleMs}. */
+export const DEFAULT_LOCK_STALE_MS = 10_000;
+/** The default of {@link FileLockOptions.timeoutMs}. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+
+/** Per lock path, the tail of the in-process queue. Module-wide, so separate store instances share it. */
+const queues = new Map<string, Promise<void>>();
+
+/** Removes a directory, ignoring a missing one. */
+async function removeDir(path: string): Promise<void> {
+  try {
+    await rmdir(path);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+}
+
+/** The inode and mtime of a lock directory, or `undefined` if there is none. */
+async function lockStat(path: string): Promise<{ ino: number; mtimeMs: number } | undefined> {
+  try {
+    const s = await stat(path);
+    return { ino: s.ino, mtimeMs: s.mtimeMs };
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Breaks the lock at `path` if it is still the stale one seen (same inode, still stale), under the
+ * breaker directory so that only one process breaks at a time.
+ */
+async function breakStale(path: string, seenIno: number, staleMs: number): Promise<void> {
+  const breaker = `${path}.break`;
+  try {
+    await mkdir(breaker);
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST') throw error;
+    // Another process is breaking. If it died doing so, its breaker is stale too: remove it.
+    const b = await lockStat(breaker);
+    if (b !== undefined && Date.now() - b.mtimeMs > staleMs) await removeDir(breaker);
+    return;
+  }
+  try {
+    const now = await lockStat(path);
+    if (now !== undefined && now.ino === seenIno && Date.now() - now.mtimeMs > staleMs) {
+      await rm(path, { recursive: true, force: true });
+    }
+  } finally {
+    await removeDir(breaker);
+  }
+}
+
+/** Takes the directory lock at `path`, breaking a stale one; resolves to the path of our owner file. */
+async function acquire(path: string, staleMs: number, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 2;
+  for (;;) {
+    try {
+      await mkdir(path);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ENOENT') {
+        // The parent directory is missing: create it and retry at once.
+        await mkdir(dirname(path), { recursive: true });
+        continue;
+      }
+      if (code !== 'EEXIST') throw error;
+      const current = await lockStat(path);
+      if (current === undefined) continue; // released meanwhile: try again at once
+      // Break a stale lock, then wait a moment like any contender (another process may be breaking it).
+      if (Date.now() - current.mtimeMs > staleMs) await breakStale(path, current.ino, staleMs);
+      if (Date.now() >= deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for the lock ${path}`);
+      await sleep(delay + Math.random() * delay);
+      delay = Math.min(delay * 2, 50);
+      continue;
+    }
+    const owner = join(path, `owner-${randomId()}`);
+    try {
+      await writeFile(owner, `${process.pid}\n`, { flag: 'wx' });
+      return owner;
+    } catch (error) {
+      // Broken by someone who judged it stale between our mkdir and now: cannot happen with a fresh
+      // mtime, but retrying is the safe answer.
+      if (errorCode(error) !== 'ENOENT') throw error;
+    }
+  }
+}
+
+/** Releases the directory lock at `path` if it is still the one we took (our owner file is in it). */
+async function release(path: string, owner: string): Promise<void> {
+  try {
+    await unlink(owner);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return; // broken meanwhile: the lock is someone else's now
+    throw error;
+  }
+  try {
+    await rmdir(path);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+  }
+}
+
+/**
+ * Runs `fn` while holding the lock at `path` (a directory path; its parent is created if missing),
+ * exclusive against every other holder of the same path in this process and in other processes on
+ * this machine. The lock is released when `fn` settles; `fn`'s result or rejection is passed on.
+ * Rejects without running `fn` when the lock could not be taken within `timeoutMs`.
+ */
+export async function withFileLock<T>(path: string, fn: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
+  const staleMs = options.staleMs ?? DEFAULT_LOCK_STALE_MS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  const previous = queues.get(path) ?? Promise.resolve();
+  let done!: () => void;
+  const mine = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const tail = previous.then(() => mine);
+  queues.set(path, tail);
+  await previous;
+  try {
+    const owner = await acquire(path, staleMs, timeoutMs);
+    const refresh = setInterval(() => {
+      const now = new Date();
+      utimes(path, now, now).catch(() => undefined);
+    }, Math.max(1, Math.floor(staleMs / 3)));
+    refresh.unref();
+    try {
+      return await fn();
+    } finally {
+      clearInterval(refresh);
+      await release(path, owner);
+    }
+  } finally {
+    done();
+    if (queues.get(path) === tail) queues.delete(path);
+  }
+}
