@@ -10,6 +10,7 @@ import { JobRunner } from './jobs/runner.js';
 import { resolveOptions } from './options.js';
 import type { RouteDeps } from './routes/deps.js';
 import { exportRoutes } from './routes/export.js';
+import { importRoutes } from './routes/import.js';
 import { notYet } from './routes/not-yet.js';
 import type { CellSnapshotOptions } from './types.js';
 
@@ -40,7 +41,7 @@ export function createCellSnapshotRouter(input: CellSnapshotOptions): CellSnapsh
   const deps: RouteDeps = { options, runner, readJsonBody: jsonBodyReader(options.limits.maxRequestBodyBytes) };
   const tables: Record<ResourceKind, MethodTable> = {
     export: exportRoutes(deps),
-    import: { GET: notYet, POST: notYet, DELETE: notYet },
+    import: importRoutes(deps),
     snapshots: { PROPFIND: notYet },
     snapshot: { GET: notYet, HEAD: notYet, PUT: notYet, DELETE: notYet, PROPFIND: notYet },
     below: {},

@@ -1,0 +1,22 @@
+/** The target cell keeps its identity on import: its id, name and owner replace the snapshot's. */
+import type { CellInfo, ODataRecord } from '../types.js';
+
+function object(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...(value as Record<string, unknown>) } : {};
+}
+
+/** The snapshot's cell record with the target's `_id`, `s.Name` and `h.Owner` (removed when the target has none). */
+export function retargetCellRecord(record: ODataRecord, cell: CellInfo): ODataRecord {
+  const source = object(record._source);
+  const statics = object(source['s']);
+  statics['Name'] = cell.name;
+  const hidden = object(source['h']);
+  if (cell.owner === undefined) delete hidden['Owner'];
+  else hidden['Owner'] = cell.owner;
+  return { ...record, _id: cell.id, _source: { ...source, s: statics, h: hidden } };
+}
+
+/** The records with `_source.c` set to the target cell's id. */
+export async function* retargetRecords(records: AsyncIterable<ODataRecord>, cellId: string): AsyncIterable<ODataRecord> {
+  for await (const record of records) yield { ...record, _source: { ...record._source, c: cellId } };
+}
