@@ -340,6 +340,8 @@ export interface JobRecord extends JobRequest {
   readonly progress: number;
   /** Epoch ms after which the job counts as dead unless renewed. */
   readonly leaseExpiresAt: number;
+  /** Whether a cancel was requested (from any instance); the holder learns it from `renew`. */
+  readonly cancelRequested: boolean;
 }
 
 /** A failed import, kept until the next import of the cell is accepted. */
@@ -395,10 +397,16 @@ export interface JobStore {
   claim(request: JobRequest, options: ClaimOptions): Promise<ClaimResult>;
   /**
    * Extends the lease of the job holding `token` and records its progress (kept if lower than the
-   * stored one). Resolves `false`, changing nothing, when the token no longer holds the cell or its
-   * lease already expired.
+   * stored one; floored to an integer, at most 99). Resolves to the renewed job (whose
+   * `cancelRequested` tells the holder to stop), or `undefined`, changing nothing, when the token no
+   * longer holds the cell or its lease already expired.
    */
-  renew(cellId: string, token: string, progress: number, leaseMs: number): Promise<boolean>;
+  renew(cellId: string, token: string, progress: number, leaseMs: number): Promise<JobRecord | undefined>;
+  /**
+   * Marks the live job of that kind holding the cell as cancel-requested. Resolves to the marked
+   * job, or `undefined` when no live job of that kind holds the cell.
+   */
+  requestCancel(cellId: string, kind: JobKind): Promise<JobRecord | undefined>;
   /**
    * Ends the job holding `token` while its lease is live, freeing the cell. With `failure` on an
    * import, records the {@link ImportFailure}. Resolves `false`, changing nothing, otherwise.

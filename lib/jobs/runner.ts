@@ -13,6 +13,10 @@ import { emitEvent } from './events.js';
 const PROGRESS_INTERVAL_MS = 1000;
 /** How long a cancel waits for the job to stop before answering anyway, in ms. */
 const CANCEL_WAIT_MS = 2000;
+/** How often a cancel of a job on another instance looks whether it stopped, in ms. */
+const CANCEL_POLL_MS = 50;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** What a job's work function gets. */
 export interface JobHandle {
@@ -107,16 +111,22 @@ export class JobRunner {
   }
 
   /**
-   * Cancels the cell's running job of that kind, waiting briefly for it to stop. Rejects with 409
-   * `PR409-SN-0001` when this instance runs no such job.
+   * Cancels the cell's running job of that kind, on whichever instance runs it, and waits briefly
+   * for it to stop. Rejects with 409 `PR409-SN-0001` when no such job runs.
    */
   async cancel(cellId: string, kind: JobKind): Promise<void> {
+    const job = await this.#options.jobs.requestCancel(cellId, kind);
+    if (job === undefined) throw new PersoniumError('PR409-SN-0001', [jobLabel(kind)]);
     const active = this.#active.get(cellId);
-    if (active === undefined || active.record.kind !== kind) {
-      throw new PersoniumError('PR409-SN-0001', [jobLabel(kind)]);
+    const deadline = Date.now() + CANCEL_WAIT_MS;
+    if (active?.record.token === job.token) {
+      active.controller.abort(new PersoniumError('PR409-SN-0002', [jobLabel(kind)]));
+      await Promise.race([active.done, sleep(CANCEL_WAIT_MS)]);
+      return;
     }
-    active.controller.abort(new PersoniumError('PR409-SN-0002', [jobLabel(kind)]));
-    await Promise.race([active.done, new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS).unref())]);
+    while (Date.now() < deadline && (await this.#options.jobs.get(cellId)).running?.token === job.token) {
+      await sleep(CANCEL_POLL_MS);
+    }
   }
 
   /** Stops every running job (recorded as interrupted) and waits for them. */
@@ -155,27 +165,28 @@ export class JobRunner {
     const { jobs, lease } = this.#options;
     const controller = new AbortController();
     let percent = record.progress;
-    let published = percent;
-    let lastRenewal = Date.now();
     let renewing: Promise<void> = Promise.resolve();
 
+    // Renewed every second: publishes progress, extends the lease, and hears cancel requests made on
+    // any instance.
     const renew = (): Promise<void> => {
       renewing = renewing.then(async () => {
         if (controller.signal.aborted) return;
-        const at = percent;
-        const ok = await jobs.renew(record.cellId, record.token, at, lease.ttlMs).catch((error: unknown) => {
+        let renewed: JobRecord | undefined | 'unknown';
+        try {
+          renewed = await jobs.renew(record.cellId, record.token, percent, lease.ttlMs);
+        } catch (error) {
           this.#options.onError(error);
-          return true; // a store hiccup is not a lost lease; the next renewal decides
-        });
-        if (!ok) controller.abort(new PersoniumError('PR500-SN-0001', [jobLabel(record.kind)]));
-        published = at;
-        lastRenewal = Date.now();
+          renewed = 'unknown'; // a store hiccup is not a lost lease; the next renewal decides
+        }
+        if (renewed === undefined) controller.abort(new PersoniumError('PR500-SN-0001', [jobLabel(record.kind)]));
+        else if (renewed !== 'unknown' && renewed.cancelRequested) {
+          controller.abort(new PersoniumError('PR409-SN-0002', [jobLabel(record.kind)]));
+        }
       });
       return renewing;
     };
-    const timer = setInterval(() => {
-      if (percent !== published || Date.now() - lastRenewal >= lease.renewMs) void renew();
-    }, Math.min(PROGRESS_INTERVAL_MS, lease.renewMs));
+    const timer = setInterval(() => void renew(), Math.min(PROGRESS_INTERVAL_MS, lease.renewMs));
     timer.unref();
 
     const handle: JobHandle = {

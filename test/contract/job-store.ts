@@ -112,13 +112,13 @@ export function jobStoreContract(test: TestFn, makeStore: MakeJobStore): void {
     const store = await makeStore(t);
     const first = await claimed(t, store, request('c1'));
     t.false(await store.finish('c1', 'not-the-token'));
-    t.false(await store.renew('c1', 'not-the-token', 50, 60_000));
+    t.falsy(await store.renew('c1', 'not-the-token', 50, 60_000));
     t.true(await store.finish('c1', first.token));
     t.deepEqual(await store.get('c1'), {});
     const second = await claimed(t, store, request('c1'));
     t.not(second.token, first.token);
     t.false(await store.finish('c1', first.token), 'finish with the previous run token');
-    t.false(await store.renew('c1', first.token, 10, 60_000), 'renew with the previous run token');
+    t.falsy(await store.renew('c1', first.token, 10, 60_000), 'renew with the previous run token');
     t.false(await store.reap('c1', first.token));
     t.deepEqual(await store.get('c1'), { running: second });
     t.false(await store.finish('other-cell', second.token), 'a token holds one cell only');
@@ -129,19 +129,19 @@ export function jobStoreContract(test: TestFn, makeStore: MakeJobStore): void {
     const job = await claimed(t, store, request('c1'), COMFORTABLE);
     await sleep(20);
     const renewedAt = Date.now();
-    t.true(await store.renew('c1', job.token, 40, 45_000));
+    t.truthy(await store.renew('c1', job.token, 40, 45_000));
     let running = (await store.get('c1')).running;
     t.is(running?.progress, 40);
     t.true((running?.leaseExpiresAt ?? 0) >= renewedAt + 45_000);
     t.is(running?.token, job.token);
     t.is(running?.startedAt, job.startedAt);
-    t.true(await store.renew('c1', job.token, 30, 30_000));
+    t.truthy(await store.renew('c1', job.token, 30, 30_000));
     t.is((await store.get('c1')).running?.progress, 40, 'never decreases');
-    t.true(await store.renew('c1', job.token, 61.7, 30_000));
+    t.truthy(await store.renew('c1', job.token, 61.7, 30_000));
     t.is((await store.get('c1')).running?.progress, 61);
-    t.true(await store.renew('c1', job.token, 150, 30_000));
+    t.truthy(await store.renew('c1', job.token, 150, 30_000));
     t.is((await store.get('c1')).running?.progress, 99, 'never 100 while running');
-    t.true(await store.renew('c1', job.token, 12, 30_000));
+    t.truthy(await store.renew('c1', job.token, 12, 30_000));
     running = (await store.get('c1')).running;
     t.is(running?.progress, 99);
   });
@@ -149,7 +149,7 @@ export function jobStoreContract(test: TestFn, makeStore: MakeJobStore): void {
   test(title('a lease not renewed expires: claim answers expired, renew and finish are refused'), async (t) => {
     const store = await makeStore(t);
     const job = await claimed(t, store, request('c1', 'import'), COMFORTABLE);
-    t.true(await store.renew('c1', job.token, 25, SHORT_MS));
+    t.truthy(await store.renew('c1', job.token, 25, SHORT_MS));
     await sleep(EXPIRY_WAIT_MS);
     const result = await store.claim(request('c1', 'export'), LONG);
     t.is(result.status, 'expired');
@@ -157,7 +157,7 @@ export function jobStoreContract(test: TestFn, makeStore: MakeJobStore): void {
       t.is(result.job.token, job.token);
       t.is(result.job.progress, 25);
     }
-    t.false(await store.renew('c1', job.token, 50, 60_000), 'a lost lease cannot be renewed');
+    t.falsy(await store.renew('c1', job.token, 50, 60_000), 'a lost lease cannot be renewed');
     t.false(await store.finish('c1', job.token), 'a lost lease cannot be finished');
     const state = await store.get('c1');
     t.is(state.running?.token, job.token, 'the expired job still holds the cell until reaped');
@@ -171,7 +171,7 @@ export function jobStoreContract(test: TestFn, makeStore: MakeJobStore): void {
     const job = await claimed(t, store, request('c1', 'import', 'restore'), COMFORTABLE);
     t.false(await store.reap('c1', job.token, INTERRUPTED), 'not while the lease is live');
     t.is((await store.get('c1')).running?.token, job.token);
-    t.true(await store.renew('c1', job.token, 33, SHORT_MS));
+    t.truthy(await store.renew('c1', job.token, 33, SHORT_MS));
     await sleep(EXPIRY_WAIT_MS);
     t.false(await store.reap('c1', 'wrong-token', INTERRUPTED));
     const reaps = await Promise.all(Array.from({ length: 20 }, () => store.reap('c1', job.token, INTERRUPTED)));
@@ -199,8 +199,8 @@ export function jobStoreContract(test: TestFn, makeStore: MakeJobStore): void {
     const short2 = await claimed(t, store, request('short-2', 'import'), COMFORTABLE);
     const long = await claimed(t, store, request('long'), { leaseMs: 60_000, maxRunning: 10 });
     t.is(await store.countRunning(), 3);
-    t.true(await store.renew('short-1', short1.token, 1, SHORT_MS));
-    t.true(await store.renew('short-2', short2.token, 1, SHORT_MS));
+    t.truthy(await store.renew('short-1', short1.token, 1, SHORT_MS));
+    t.truthy(await store.renew('short-2', short2.token, 1, SHORT_MS));
     await sleep(EXPIRY_WAIT_MS);
     t.is(await store.countRunning(), 1);
     t.true(await store.finish('long', long.token));
@@ -215,7 +215,7 @@ export function jobStoreContract(test: TestFn, makeStore: MakeJobStore): void {
     t.deepEqual(await store.claim(request('c'), options), { status: 'limit' });
     t.is((await store.claim(request('a'), options)).status, 'busy');
     t.deepEqual(await store.get('c'), {}, 'a refused claim stores nothing');
-    t.true(await store.renew('b', b.token, 0, SHORT_MS));
+    t.truthy(await store.renew('b', b.token, 0, SHORT_MS));
     await sleep(EXPIRY_WAIT_MS);
     await claimed(t, store, request('c'), options);
     t.deepEqual(await store.claim(request('d'), options), { status: 'limit' });
@@ -250,7 +250,7 @@ export function jobStoreContract(test: TestFn, makeStore: MakeJobStore): void {
   test(title('an import failure is recorded, kept by an export claim, cleared by the next import claim'), async (t) => {
     const store = await makeStore(t);
     const imp = await claimed(t, store, request('c1', 'import', 'first'));
-    t.true(await store.renew('c1', imp.token, 37, 60_000));
+    t.truthy(await store.renew('c1', imp.token, 37, 60_000));
     t.true(await store.finish('c1', imp.token, BROKEN));
     const failure = { name: 'first', startedAt: imp.startedAt, progress: 37, error: BROKEN };
     t.deepEqual(await store.get('c1'), { importFailure: failure });
@@ -285,6 +285,30 @@ export function jobStoreContract(test: TestFn, makeStore: MakeJobStore): void {
     t.deepEqual((await store.get('b')).running, b);
     t.is((await store.get('b')).importFailure, undefined);
     t.is((await store.get('a')).importFailure?.name, 'snap');
+  });
+
+  test(title('requestCancel marks the live job of that kind; the holder learns it from renew'), async (t) => {
+    const store = await makeStore(t);
+    t.is(await store.requestCancel('c1', 'export'), undefined, 'nothing running');
+    const job = await claimed(t, store, request('c1', 'export'), COMFORTABLE);
+    t.false(job.cancelRequested);
+    t.is(await store.requestCancel('c1', 'import'), undefined, 'another kind');
+    const marked = await store.requestCancel('c1', 'export');
+    t.like(marked, { token: job.token, cancelRequested: true });
+    t.true((await store.get('c1')).running?.cancelRequested);
+    const renewed = await store.renew('c1', job.token, 10, 30_000);
+    t.like(renewed, { token: job.token, cancelRequested: true, progress: 10 });
+    t.true(await store.finish('c1', job.token));
+    t.is(await store.requestCancel('c1', 'export'), undefined, 'finished');
+  });
+
+  test(title('requestCancel ignores a job whose lease expired'), async (t) => {
+    const store = await makeStore(t);
+    const job = await claimed(t, store, request('c1', 'import'), COMFORTABLE);
+    t.truthy(await store.renew('c1', job.token, 0, SHORT_MS));
+    await sleep(EXPIRY_WAIT_MS);
+    t.is(await store.requestCancel('c1', 'import'), undefined);
+    t.false((await store.get('c1')).running?.cancelRequested);
   });
 
   test(title('invalid lease and limit options are refused'), async (t) => {

@@ -213,7 +213,7 @@ test('a job whose worker vanished is finished as interrupted by the next reader:
   const busy = await post(server, { Name: 'meanwhile' });
   t.is(busy.status, 409);
   t.is((await status(server)).body['status'], 'exportation in progress');
-  t.true(await dead.renew(id, claim.job.token, 5, 1), 'the dead worker stops renewing: its lease runs out');
+  t.truthy(await dead.renew(id, claim.job.token, 5, 1), 'the dead worker stops renewing: its lease runs out');
   await waitFor(async () => (await status(server)).body['status'] === 'ready', 5000);
   t.deepEqual(await readErrorFile(server, id, 'orphan.error'), {
     code: 'PR500-SN-0001',

@@ -21,10 +21,11 @@
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ErrorBody } from '../../errors.js';
-import type { CellJobState, ClaimOptions, ClaimResult, JobRequest, JobStore } from '../../types.js';
+import type { CellJobState, ClaimOptions, ClaimResult, JobKind, JobRecord, JobRequest, JobStore } from '../../types.js';
 import {
   assertClaimOptions,
   assertLeaseMs,
+  cancelJob,
   claimCell,
   endJob,
   isEmptyState,
@@ -217,14 +218,25 @@ export class FsJobStore implements JobStore {
   }
 
   /** {@inheritDoc JobStore.renew} */
-  async renew(cellId: string, token: string, progress: number, leaseMs: number): Promise<boolean> {
+  async renew(cellId: string, token: string, progress: number, leaseMs: number): Promise<JobRecord | undefined> {
     assertLeaseMs(leaseMs);
     return this.#locked(async () => {
       const state = await this.#read(cellId);
       const next = renewJob(state, token, progress, leaseMs, Date.now());
-      if (next === undefined) return false;
+      if (next === undefined) return undefined;
       await this.#write(cellId, state, next);
-      return true;
+      return next.running;
+    });
+  }
+
+  /** {@inheritDoc JobStore.requestCancel} */
+  async requestCancel(cellId: string, kind: JobKind): Promise<JobRecord | undefined> {
+    return this.#locked(async () => {
+      const state = await this.#read(cellId);
+      const next = cancelJob(state, kind, Date.now());
+      if (next === undefined) return undefined;
+      await this.#write(cellId, state, next);
+      return next.running;
     });
   }
 

@@ -11,6 +11,7 @@ import type {
   ClaimOptions,
   ClaimResult,
   ImportFailure,
+  JobKind,
   JobRecord,
   JobRequest,
   JobStore,
@@ -77,6 +78,7 @@ export function claimCell(
     startedAt: new Date(now).toISOString(),
     progress: 0,
     leaseExpiresAt: now + options.leaseMs,
+    cancelRequested: false,
   });
   const importFailure = request.kind === 'import' ? undefined : state.importFailure;
   return {
@@ -107,6 +109,16 @@ export function renewJob(
     leaseExpiresAt: now + leaseMs,
   });
   return Object.freeze({ ...state, running });
+}
+
+/**
+ * Marks the live job of `kind` holding the cell as cancel-requested. Resolves to the new state, or
+ * `undefined` when no live job of that kind holds it.
+ */
+export function cancelJob(state: CellJobState, kind: JobKind, now: number): CellJobState | undefined {
+  const job = state.running;
+  if (job === undefined || job.kind !== kind || !isLive(job, now)) return undefined;
+  return Object.freeze({ ...state, running: Object.freeze({ ...job, cancelRequested: true }) });
 }
 
 /**
@@ -207,12 +219,20 @@ export class MemoryJobStore implements JobStore {
   }
 
   /** {@inheritDoc JobStore.renew} */
-  async renew(cellId: string, token: string, progress: number, leaseMs: number): Promise<boolean> {
+  async renew(cellId: string, token: string, progress: number, leaseMs: number): Promise<JobRecord | undefined> {
     assertLeaseMs(leaseMs);
     const next = renewJob(this.#get(cellId), token, progress, leaseMs, Date.now());
-    if (next === undefined) return false;
+    if (next === undefined) return undefined;
     this.#set(cellId, next);
-    return true;
+    return next.running;
+  }
+
+  /** {@inheritDoc JobStore.requestCancel} */
+  async requestCancel(cellId: string, kind: JobKind): Promise<JobRecord | undefined> {
+    const next = cancelJob(this.#get(cellId), kind, Date.now());
+    if (next === undefined) return undefined;
+    this.#set(cellId, next);
+    return next.running;
   }
 
   /** {@inheritDoc JobStore.finish} */

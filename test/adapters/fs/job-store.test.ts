@@ -23,10 +23,10 @@ test('fs: state survives a new FsJobStore on the same root', async (t) => {
   const root = await tempDir(t, 'kcs-jobs-');
   const first = new FsJobStore({ root });
   const failed = await claimed(t, first, request('failed', 'import', 'restore'));
-  t.true(await first.renew('failed', failed.token, 45, 60_000));
+  t.truthy(await first.renew('failed', failed.token, 45, 60_000));
   t.true(await first.finish('failed', failed.token, BROKEN));
   const running = await claimed(t, first, request('running', 'export', 'exp'));
-  t.true(await first.renew('running', running.token, 12, 60_000));
+  t.truthy(await first.renew('running', running.token, 12, 60_000));
 
   const restarted = new FsJobStore({ root });
   t.deepEqual(await restarted.get('failed'), {
@@ -37,7 +37,7 @@ test('fs: state survives a new FsJobStore on the same root', async (t) => {
   t.is(state.running?.progress, 12);
   t.is(await restarted.countRunning(), 1);
   t.is((await restarted.claim(request('running'), LONG)).status, 'busy');
-  t.true(await restarted.renew('running', running.token, 50, 60_000), 'the old token is honoured after a restart');
+  t.truthy(await restarted.renew('running', running.token, 50, 60_000), 'the old token is honoured after a restart');
   t.true(await restarted.finish('running', running.token));
   t.is(await first.countRunning(), 0);
 });
