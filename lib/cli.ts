@@ -7,10 +7,10 @@ import { serve } from './cli/serve.js';
 import { verify } from './cli/verify.js';
 
 const USAGE = `Usage:
-  koa-cell-snapshot serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--token T] [--mode path|host] [--unit-host localhost]
+  koa-cell-snapshot serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--token T] [--mode path|host] [--unit-host localhost] [--prefix /api]
   koa-cell-snapshot verify <file.zip>
 
-Environment: PORT, HOST, DATA_DIR, TOKEN, MODE, UNIT_HOST (flags win).`;
+Environment: PORT, HOST, DATA_DIR, TOKEN, MODE, UNIT_HOST, PREFIX (flags win).`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -32,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
         token: { type: 'string' },
         mode: { type: 'string' },
         'unit-host': { type: 'string' },
+        prefix: { type: 'string' },
       },
     });
     const env = process.env;
@@ -47,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
       token: values.token ?? env['TOKEN'],
       mode,
       unitHost: values['unit-host'] ?? env['UNIT_HOST'] ?? 'localhost',
+      prefix: values.prefix ?? env['PREFIX'] ?? '',
     });
     return 0;
   }

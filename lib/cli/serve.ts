@@ -29,8 +29,12 @@ export interface ServeOptions {
   readonly mode: 'path' | 'host';
   /** The unit host of host mode. */
   readonly unitHost: string;
+  /** A path prefix for the routes (`''` for none). */
+  readonly prefix: string;
 }
 
+/** Error codes of a client that went away mid-response: normal for downloads, not worth a log line. */
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
 /** Abandoned uploads older than this are swept on start, in ms. */
 const SWEEP_AGE_MS = 24 * 3600 * 1000;
 const FIXTURE_CELLS = fileURLToPath(new URL('../../fixtures/cells/', import.meta.url));
@@ -59,21 +63,35 @@ export async function serve(options: ServeOptions): Promise<void> {
     snapshots,
     jobs: new FsJobStore({ root: join(dataDir, 'jobs') }),
     auth: staticTokenAuth({ token }),
+    prefix: options.prefix,
     events: {
       log: (event) => {
         process.stdout.write(`event ${JSON.stringify(event)}\n`);
       },
     },
   });
+  const prefix = options.prefix.replace(/\/+$/, '');
   const app = new Koa();
+  app.on('error', (error: NodeJS.ErrnoException) => {
+    if (!CLIENT_GONE.has(error.code ?? '')) console.error('koa-cell-snapshot:', error);
+  });
   app.use(router.middleware());
   app.use(router.writeGuard());
+  app.use(async (ctx, next) => {
+    if (ctx.path === `${prefix}/` || ctx.path === '/') {
+      ctx.body = { name: 'koa-cell-snapshot', cells: await readdir(cellsDir).then((names) => names.filter((n) => !n.startsWith('.'))) };
+    } else {
+      await next();
+    }
+  });
   const server = app.listen(options.port, options.host);
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   const cells = (await readdir(cellsDir)).filter((name) => !name.startsWith('.')).sort();
   const cellUrl = (cell: string): string =>
-    options.mode === 'path' ? `http://${options.host}:${port}/${cell}/` : `http://${cell}.${options.unitHost}:${port}/`;
+    options.mode === 'path'
+      ? `http://${options.host}:${port}${prefix}/${cell}/`
+      : `http://${cell}.${options.unitHost}:${port}${prefix}/`;
   const [first = 'alice', second = first] = cells;
   const auth = `-H 'Authorization: Bearer ${token}'`;
   process.stdout.write(
