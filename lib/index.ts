@@ -7,3 +7,6 @@ export { FsCellDataSource, type FsCellDataSourceOptions } from './adapters/fs/ce
 export { FsSnapshotStore, type FsSnapshotStoreOptions } from './adapters/fs/snapshot-store.js';
 export { FsJobStore, type FsJobStoreOptions } from './adapters/fs/job-store.js';
 export { MemoryJobStore, type MemoryJobStoreOptions } from './adapters/memory/job-store.js';
+export { RedisJobStore, type RedisJobStoreOptions } from './adapters/redis/job-store.js';
+export type { RedisClientLike, RedisEvalOptions, RedisCommandOptionsLike } from './adapters/redis/client.js';
+export { staticTokenAuth, type StaticTokenAuthOptions } from './adapters/auth/static-token.js';

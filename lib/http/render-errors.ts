@@ -12,11 +12,8 @@ export interface RenderErrorOptions extends CommonHeaderOptions {
 
 /** Writes an error response for `error`. */
 export function respondWithError(ctx: Context, error: unknown, options: RenderErrorOptions): void {
-  let failure: PersoniumError;
-  if (isPersoniumError(error)) {
-    failure = error;
-  } else {
-    failure = new PersoniumError('PR500-SV-0000');
+  const failure = isPersoniumError(error) ? error : new PersoniumError('PR500-SV-0000', [], { cause: error });
+  if (failure.status >= 500) {
     try {
       options.onError(error, ctx);
     } catch {

@@ -11,6 +11,8 @@ import { emitEvent } from './events.js';
 
 /** How often progress is published, in ms. */
 const PROGRESS_INTERVAL_MS = 1000;
+/** How far this instance's clock may lag the job store's before a dead job shows as running, in ms. */
+const CLOCK_SKEW_MS = 5000;
 /** How long a cancel waits for the job to stop before answering anyway, in ms. */
 const CANCEL_WAIT_MS = 2000;
 /** How often a cancel of a job on another instance looks whether it stopped, in ms. */
@@ -68,7 +70,8 @@ export class JobRunner {
   async state(cellId: string): Promise<CellJobState> {
     const state = await this.#options.jobs.get(cellId);
     const running = state.running;
-    if (running === undefined || running.leaseExpiresAt > Date.now()) return state;
+    // The store judges expiry by its own clock; looking a little early tolerates a clock behind it.
+    if (running === undefined || running.leaseExpiresAt > Date.now() + CLOCK_SKEW_MS) return state;
     await this.#reap(running);
     return this.#options.jobs.get(cellId);
   }
