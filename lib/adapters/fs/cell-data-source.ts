@@ -47,11 +47,12 @@ export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
  *   key pair and authentication history (`dav/.pkeys`, `dav/.pauthhistory`) are kept. `putDav`
  *   creates missing parent folders; it rejects an unsafe path or a resource staged twice with
  *   `PR400-SN-0002`, and a cell record that is not the target's (`_id`, `s.Name`).
- * - Before its first operation, the source recovers its root once ({@link recover}): swaps interrupted
- *   by a crash are rolled back and abandoned staging directories deleted.
+ * - Before its first operation, and before every import, the source recovers its root ({@link recover}):
+ *   swaps interrupted by a crash are rolled back and abandoned staging directories deleted, leaving
+ *   alone those of live transactions in this process and of other live processes on this machine.
  *
- * Symbolic links are never followed. One process should own a root; several sources in one process
- * may share it. Writes are not fsync'ed (Personium's default): a commit survives a process crash, not
+ * Symbolic links are never followed. Several sources, in one process or in several processes of one
+ * machine, may share a root; processes on different machines must not. Writes are not fsync'ed (Personium's default): a commit survives a process crash, not
  * necessarily a power loss.
  */
 export class FsCellDataSource implements CellDataSource {
@@ -116,6 +117,8 @@ export class FsCellDataSource implements CellDataSource {
   async beginImport(cell: CellInfo, signal: AbortSignal): Promise<ImportTransaction> {
     signal.throwIfAborted();
     await this.recover();
+    // Leftovers of an import whose process died since (another instance on this root) go too.
+    await recoverRoot(this.root);
     await this.#targetRecord(cell);
     return beginFsImport({
       root: this.root,

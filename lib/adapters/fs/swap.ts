@@ -19,9 +19,11 @@
  * deleted. So after a crash the cell is entirely the old one unless the commit point was reached, and
  * entirely the new one after it; never a mix.
  *
- * Recovery never touches a path claimed by a transaction of this process ({@link claimPath}). Two
- * processes must not share one root: a process starting its recovery while another commits on the
- * same root would roll that commit back.
+ * Recovery never touches a path claimed by a transaction of this process ({@link claimPath}), nor the
+ * swap of another process that is still alive on this machine (swap ids begin with the owner's pid,
+ * {@link ownedByOtherLiveProcess}), so several processes of one machine may share a root (the job
+ * store keeps them from importing into one cell at once). A dead owner's leftovers are recovered by
+ * the next recovery of any process. Processes on different machines must not share a root.
  *
  * @module
  */
@@ -100,9 +102,27 @@ export async function whenUnlocked(cellDir: string): Promise<void> {
   }
 }
 
-/** A fresh swap id: 16 lowercase hex digits. */
+/**
+ * A fresh swap id: 16 lowercase hex digits, the first 8 the owning process's pid, so that recovery in
+ * another process can tell a live owner's swap from an abandoned one.
+ */
 export function newSwapId(): string {
-  return randomBytes(8).toString('hex');
+  return `${(process.pid % 2 ** 32).toString(16).padStart(8, '0')}${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Whether the swap `id` belongs to another process that is still alive (on this machine): recovery
+ * leaves its paths alone. This process's own swaps are protected by {@link claimPath} instead.
+ */
+export function ownedByOtherLiveProcess(id: string): boolean {
+  const pid = Number.parseInt(id.slice(0, 8), 16);
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Writes a journal atomically (temporary file, then rename). */
@@ -206,7 +226,7 @@ export async function recoverRoot(root: string): Promise<void> {
     const entry = parseRootEntry(name);
     if (entry.kind !== 'journal' || isClaimed(join(root, name))) continue;
     const journal = await readJournal(root, entry.cell);
-    if (journal === undefined) continue;
+    if (journal === undefined || (journal.id !== undefined && ownedByOtherLiveProcess(journal.id))) continue;
     let id = journal.id;
     if (id === undefined) {
       // An unreadable journal: restore the old directory of that cell, if there is exactly one.
@@ -224,7 +244,7 @@ export async function recoverRoot(root: string): Promise<void> {
     const path = join(root, name);
     if (isClaimed(path)) continue;
     if (entry.kind === 'journal-temp') await rm(path, { force: true });
-    else if (entry.kind === 'staging' || entry.kind === 'old') {
+    else if ((entry.kind === 'staging' || entry.kind === 'old') && !ownedByOtherLiveProcess(entry.id)) {
       await rm(path, { recursive: true, force: true });
     }
   }
