@@ -1,12 +1,15 @@
 /**
  * A host process for tests that kill or restart servers: the router on the Fs adapters over
- * DATA_DIR, with a slowed-down cell source and short leases. Prints `{"port":N}` once listening.
+ * DATA_DIR (jobs in FsJobStore, or in RedisJobStore when REDIS_URL is set), with a slowed-down cell
+ * source and short leases. Prints `{"port":N}` once listening.
  */
 import { join } from 'node:path';
 import Koa from 'koa';
 import { FsCellDataSource } from '../../lib/adapters/fs/cell-data-source.js';
 import { FsJobStore } from '../../lib/adapters/fs/job-store.js';
 import { FsSnapshotStore } from '../../lib/adapters/fs/snapshot-store.js';
+import { RedisJobStore } from '../../lib/adapters/redis/job-store.js';
+import type { JobStore } from '../../lib/types.js';
 import { createCellSnapshotRouter } from '../../lib/router.js';
 import { testAuth } from './auth.js';
 import { wrapCells } from './cells.js';
@@ -15,6 +18,16 @@ const env = (name: string, fallback: number): number => Number(process.env[name]
 const dataDir = process.env['DATA_DIR'];
 if (dataDir === undefined) throw new Error('DATA_DIR is required');
 
+async function jobStore(): Promise<JobStore> {
+  const url = process.env['REDIS_URL'];
+  if (url === undefined) return new FsJobStore({ root: join(dataDir ?? '', 'jobs') });
+  const { createClient } = await import('redis');
+  const client = createClient({ url, socket: { reconnectStrategy: (retries: number) => Math.min(retries * 50, 500) } });
+  client.on('error', () => {});
+  await client.connect();
+  return new RedisJobStore({ client, prefix: process.env['REDIS_PREFIX'] ?? 'kcs:' });
+}
+
 const router = createCellSnapshotRouter({
   cellUrl: 'path',
   cells: wrapCells(new FsCellDataSource({ root: join(dataDir, 'cells') }), {
@@ -22,11 +35,27 @@ const router = createCellSnapshotRouter({
     importDelayMs: env('IMPORT_DELAY_MS', 0),
   }),
   snapshots: new FsSnapshotStore({ root: join(dataDir, 'snapshots') }),
-  jobs: new FsJobStore({ root: join(dataDir, 'jobs') }),
+  jobs: await jobStore(),
   auth: testAuth,
   lease: { ttlMs: env('LEASE_TTL_MS', 1000), renewMs: env('LEASE_RENEW_MS', 250) },
 });
 const app = new Koa();
+if (process.env['REPORT_RSS'] === '1') {
+  // Memory probe for tests: the resident set size sampled every 10 ms; GET /__rss answers the
+  // current value and the peak since the last DELETE /__rss (which resets the peak to now).
+  let peak = process.memoryUsage.rss();
+  const sample = (): void => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  };
+  setInterval(sample, 10).unref();
+  app.use(async (ctx, next) => {
+    if (ctx.path !== '/__rss') return next();
+    sample();
+    const rss = process.memoryUsage.rss();
+    if (ctx.method === 'DELETE') peak = rss;
+    ctx.body = { rss, peak };
+  });
+}
 app.use(router.middleware());
 const server = app.listen(0, '127.0.0.1', () => {
   const address = server.address();
