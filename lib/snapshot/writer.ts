@@ -1,0 +1,452 @@
+/**
+ * The snapshot writer: streams an {@link ExportView} into a zip in the SPEC section 7 layout, in
+ * constant memory whatever the size of the cell, through the module's own {@link ZipWriter} (see
+ * `zip.ts` for why not yazl).
+ *
+ * How memory stays constant: one entry is written at a time; records flow through a pull-based
+ * `Readable` that asks the view for the next record only when the zip writer wants more bytes; a
+ * file's content is opened only when its turn comes and streamed (files over 64 KiB) or read whole
+ * (up to 64 KiB); backpressure from `out` reaches every source. What grows with the cell is only
+ * what the zip format itself needs at the end: the central directory (about 100 bytes per entry) and
+ * the `99_integrity.json` lines (about 130 bytes per entry), both packed in 1 MiB slabs.
+ */
+import { Readable, type Writable } from 'node:stream';
+import { deflateRawSync } from 'node:zlib';
+import type { DavContent, DavNode, ExportView, ODataRecord } from '../types.js';
+import {
+  CELL_PATH,
+  CONTENT_NAME,
+  INTEGRITY_PATH,
+  MANIFEST_PATH,
+  ODATA_FILES,
+  PMETA_NAME,
+  davFolder,
+  manifestJson,
+  recordJson,
+} from './format.js';
+import { ByteSlabs, ZipWriter, type ZipEntryInfo } from './zip.js';
+
+/** What a running export has written so far (the units of {@link ExportView.totals}). */
+export interface WriteProgress {
+  /** OData records written, the cell record not included. */
+  records: number;
+  /** WebDAV resources written. */
+  davNodes: number;
+  /** Bytes of WebDAV file content written (uncompressed). */
+  bytes: number;
+}
+
+/** Options of {@link writeSnapshot}. */
+export interface WriteSnapshotOptions {
+  /** The `unit_url` of the manifest, ending in `/`. */
+  unitUrl: string;
+  /** The manifest's `create_date` and every entry's timestamp, epoch ms. Default: now. */
+  createDate?: number | undefined;
+  /** Aborts the write: it stops within a second and rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
+  /**
+   * Receives the progress while work advances, at most every `progressIntervalMs` and at least
+   * every second, and once more with the final counts before the promise resolves. A throw from it
+   * fails the write.
+   */
+  onProgress?: ((done: WriteProgress) => void) | undefined;
+  /** The progress throttle, in ms. Default 250. */
+  progressIntervalMs?: number | undefined;
+  /**
+   * Writes every central directory record and the end records in ZIP64 form even when not needed
+   * (for tests of ZIP64 readers). ZIP64 is always used where the sizes require it.
+   */
+  forceZip64?: boolean | undefined;
+}
+
+/** The content types that are already compressed: their content is stored, never deflated. */
+const STORED_TYPES: ReadonlySet<string> = new Set([
+  'image/jpeg',
+  'image/jpg',
+  'image/pjpeg',
+  'image/png',
+  'image/apng',
+  'image/gif',
+  'image/webp',
+  'image/avif',
+  'image/heic',
+  'image/heif',
+  'image/jp2',
+  'image/jxl',
+  'application/zip',
+  'application/x-zip-compressed',
+  'application/gzip',
+  'application/x-gzip',
+  'application/x-bzip2',
+  'application/x-xz',
+  'application/zstd',
+  'application/x-7z-compressed',
+  'application/x-rar-compressed',
+  'application/vnd.rar',
+  'application/java-archive',
+  'application/epub+zip',
+  'font/woff',
+  'font/woff2',
+]);
+
+/** Content types whose whole family is stored. */
+const STORED_FAMILIES: readonly string[] = ['video/', 'audio/'];
+
+/**
+ * Bytes of a file's head deflated on trial when its content type does not decide. 16 KiB predicts
+ * as well as 64 KiB for real files and costs a fifth: deflating 64 KiB of incompressible data takes
+ * about 1.2 ms, which dominated the export of thousands of 100 KB photos of an unknown type.
+ */
+export const TRIAL_BYTES = 16 * 1024;
+/** The trial must save at least this fraction for the content to be deflated. */
+export const TRIAL_MIN_SAVING = 0.05;
+
+/**
+ * Whether a content type (`meta.ct`, parameters allowed) names an already-compressed format, whose
+ * content the writer stores rather than deflates.
+ */
+export function isPrecompressedType(contentType: unknown): boolean {
+  if (typeof contentType !== 'string') return false;
+  const type = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  if (STORED_TYPES.has(type)) return true;
+  if (STORED_FAMILIES.some((family) => type.startsWith(family))) return true;
+  // The OOXML and ODF office formats are zip files.
+  return type.startsWith('application/vnd.openxmlformats-officedocument.') || type.startsWith('application/vnd.oasis.opendocument.');
+}
+
+/** Files up to this size are read whole and written with their sizes known; larger ones are streamed. */
+export const SMALL_FILE_BYTES = 64 * 1024;
+
+const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Whether deflating `sample` saves at least {@link TRIAL_MIN_SAVING} of it: the rule for content
+ * whose type does not decide.
+ */
+export function worthDeflating(sample: Buffer): boolean {
+  return sample.length > 0 && deflateRawSync(sample).length <= sample.length * (1 - TRIAL_MIN_SAVING);
+}
+
+/** Why a DAV path cannot be written, or `undefined` when it is fine. */
+function badDavPath(path: string): string | undefined {
+  if (path === '') return undefined;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\\]/.test(path)) return 'control character or backslash';
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') return `segment [${segment}]`;
+    if (segment === PMETA_NAME) return `segment [${PMETA_NAME}]`;
+  }
+  return undefined;
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError('content streams must yield bytes');
+}
+
+/** Yields the records of one type as `\n`-terminated lines, batched into chunks of about 64 KiB. */
+async function* recordChunks(records: AsyncIterable<ODataRecord>, onRecord: () => void): AsyncGenerator<Buffer> {
+  let parts: string[] = [];
+  let length = 0;
+  for await (const record of records) {
+    const line = `${recordJson(record)}\n`;
+    parts.push(line);
+    length += line.length;
+    onRecord();
+    if (length >= CHUNK_BYTES) {
+      yield Buffer.from(parts.join(''));
+      parts = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield Buffer.from(parts.join(''));
+}
+
+/** One run of {@link writeSnapshot}. */
+class WriteSession {
+  private readonly zip: ZipWriter;
+  private readonly integrity = new ByteSlabs();
+  private integrityCount = 0;
+  private readonly progress: WriteProgress = { records: 0, davNodes: 0, bytes: 0 };
+  private readonly createDate: number;
+  private lastReported = '';
+  private timer: NodeJS.Timeout | undefined;
+  private settled = false;
+  private readonly waiters = new Set<(error: unknown) => void>();
+  /** A content stream being read before it is handed to the zip writer. */
+  private current: Readable | undefined;
+  private resolveRun: () => void = () => undefined;
+  private rejectRun: (error: unknown) => void = () => undefined;
+
+  constructor(
+    private readonly view: ExportView,
+    private readonly out: Writable,
+    private readonly options: WriteSnapshotOptions,
+  ) {
+    this.createDate = options.createDate ?? Date.now();
+    this.zip = new ZipWriter(out, { mtime: new Date(this.createDate), forceZip64: options.forceZip64 });
+  }
+
+  private readonly onAbort = (): void => {
+    this.fail(this.options.signal?.reason ?? new Error('aborted'));
+  };
+
+  private readonly onOutError = (error: unknown): void => {
+    this.fail(error);
+  };
+
+  private readonly onOutClose = (): void => {
+    // After 'finish', an auto-destroying stream closes before the write settles: that is success.
+    if (!this.out.writableFinished) this.fail(new Error('the output closed before the snapshot was written'));
+  };
+
+  run(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.resolveRun = resolve;
+      this.rejectRun = reject;
+      const { signal } = this.options;
+      if (signal?.aborted === true) {
+        this.fail(signal.reason);
+        return;
+      }
+      signal?.addEventListener('abort', this.onAbort, { once: true });
+      this.out.on('error', this.onOutError);
+      this.out.once('close', this.onOutClose);
+      if (this.options.onProgress !== undefined) {
+        this.timer = setInterval(() => this.report(), this.options.progressIntervalMs ?? 250);
+      }
+      this.produce().then(
+        () => this.succeed(),
+        (error: unknown) => this.fail(error),
+      );
+    });
+  }
+
+  private report(force = false): void {
+    const { onProgress } = this.options;
+    if (onProgress === undefined || this.settled) return;
+    const key = `${this.progress.records}/${this.progress.davNodes}/${this.progress.bytes}`;
+    if (!force && key === this.lastReported) return;
+    this.lastReported = key;
+    try {
+      onProgress({ ...this.progress });
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private succeed(): void {
+    if (this.settled) return;
+    this.report(true);
+    if (this.settled) return;
+    this.settled = true;
+    this.cleanup();
+    this.resolveRun();
+  }
+
+  private fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.zip.destroy(error);
+    this.current?.destroy();
+    for (const reject of this.waiters) reject(error);
+    this.waiters.clear();
+    this.cleanup();
+    this.rejectRun(error);
+  }
+
+  private cleanup(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    this.out.removeListener('close', this.onOutClose);
+    // The 'error' listener stays, a no-op once settled, so that a late error of `out` cannot become
+    // an uncaught exception because of this writer.
+  }
+
+  /** Settles as `promise` does, or rejects as soon as the write fails (without leaking listeners). */
+  private guard<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.settled) {
+        reject(new Error('snapshot write already settled'));
+        return;
+      }
+      this.waiters.add(reject);
+      promise.then(
+        (value) => {
+          this.waiters.delete(reject);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.waiters.delete(reject);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Opens a content; a stream that arrives after the write failed is destroyed, not leaked. */
+  private open(content: DavContent): Promise<Readable> {
+    const opening = content.open();
+    opening.then(
+      (stream) => {
+        if (this.settled) stream.destroy();
+      },
+      () => undefined,
+    );
+    return this.guard(opening);
+  }
+
+  /** Records an entry for `99_integrity.json`. */
+  private remember(entry: ZipEntryInfo): void {
+    const line = JSON.stringify({ path: entry.path, size: entry.size, sha256: entry.sha256 });
+    this.integrity.append(Buffer.from(this.integrityCount === 0 ? line : `,${line}`));
+    this.integrityCount += 1;
+  }
+
+  private async addBytes(path: string, bytes: Buffer, compress: boolean | 'auto'): Promise<void> {
+    this.remember(await this.guard(this.zip.addBuffer(path, bytes, compress)));
+  }
+
+  private async produce(): Promise<void> {
+    const { view } = this;
+    await this.addBytes(MANIFEST_PATH, Buffer.from(manifestJson(this.options.unitUrl, this.createDate)), 'auto');
+    const cell = await this.guard(view.cellRecord());
+    await this.addBytes(CELL_PATH, Buffer.from(recordJson(cell)), 'auto');
+    for (const file of ODATA_FILES) {
+      const stream = Readable.from(
+        recordChunks(view.records(file.type), () => {
+          this.progress.records += 1;
+        }),
+        { objectMode: false },
+      );
+      this.remember(await this.guard(this.zip.addStream(file.path, stream, { compress: true })));
+    }
+    const nodes = view.dav()[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await this.guard(nodes.next());
+        if (next.done === true) break;
+        await this.addNode(next.value);
+      }
+    } finally {
+      // Stops the view's iteration on failure, without waiting for a view that may hang.
+      if (this.settled) nodes.return?.().catch(() => undefined);
+    }
+    const integrity = Readable.from(
+      [Buffer.from('{"algorithm":"sha256","entries":['), ...this.integrity.chunks(), Buffer.from(']}')],
+      { objectMode: false },
+    );
+    await this.guard(this.zip.addStream(INTEGRITY_PATH, integrity, { compress: true }));
+    await this.guard(this.zip.finish());
+    const finished = new Promise<void>((resolve) => this.out.once('finish', resolve));
+    this.out.end();
+    await this.guard(finished);
+  }
+
+  private async addNode(node: DavNode): Promise<void> {
+    const problem = badDavPath(node.path);
+    if (problem !== undefined) throw new Error(`invalid WebDAV path [${node.path}]: ${problem}`);
+    const folder = davFolder(node.path);
+    await this.addBytes(folder + PMETA_NAME, Buffer.from(JSON.stringify(node.meta)), 'auto');
+    if (node.content !== undefined) {
+      await this.addContent(folder + CONTENT_NAME, node.content, node.meta['ct']);
+    }
+    this.progress.davNodes += 1;
+  }
+
+  /**
+   * Writes a file's content: stored for an already-compressed content type or an empty file;
+   * otherwise deflated unless deflating its first {@link TRIAL_BYTES} saves less than 5%. Content up
+   * to 64 KiB is read whole and written with its sizes known; larger content is streamed.
+   */
+  private async addContent(path: string, content: DavContent, contentType: unknown): Promise<void> {
+    const { size } = content;
+    const countBytes = (n: number): void => {
+      this.progress.bytes += n;
+    };
+    if (size === 0) {
+      (await this.open(content)).destroy();
+      await this.addBytes(path, Buffer.alloc(0), false);
+      return;
+    }
+    const source = await this.open(content);
+    if (isPrecompressedType(contentType) && size > SMALL_FILE_BYTES) {
+      this.remember(
+        await this.guard(this.zip.addStream(path, source, { compress: false, expectedSize: size, onChunk: countBytes })),
+      );
+      return;
+    }
+    this.current = source;
+    const iterator = source[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    let ended = false;
+    try {
+      while (headBytes < SMALL_FILE_BYTES + 1) {
+        const next = await this.guard(iterator.next());
+        if (next.done === true) {
+          ended = true;
+          break;
+        }
+        const chunk = toBuffer(next.value);
+        head.push(chunk);
+        headBytes += chunk.length;
+        if (headBytes > size) throw new Error(`content of [${path}] is longer than its declared ${size} bytes`);
+      }
+    } catch (error) {
+      source.destroy();
+      throw error;
+    } finally {
+      this.current = undefined;
+    }
+    const first = Buffer.concat(head, headBytes);
+    if (ended) {
+      if (first.length !== size) throw new Error(`content of [${path}] has ${first.length} bytes, not its declared ${size}`);
+      const compress = !isPrecompressedType(contentType) && worthDeflating(first.subarray(0, TRIAL_BYTES));
+      await this.addBytes(path, first, compress);
+      countBytes(size);
+      return;
+    }
+    const compress = worthDeflating(first.subarray(0, TRIAL_BYTES));
+    async function* rest(): AsyncGenerator<Buffer> {
+      let done = false;
+      try {
+        yield first;
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done === true) {
+            done = true;
+            return;
+          }
+          yield toBuffer(next.value);
+        }
+      } finally {
+        if (!done) source.destroy();
+      }
+    }
+    this.remember(
+      await this.guard(
+        this.zip.addStream(path, Readable.from(rest(), { objectMode: false }), {
+          compress,
+          expectedSize: size,
+          onChunk: countBytes,
+        }),
+      ),
+    );
+  }
+}
+
+/**
+ * Streams the view into `out` as a zip in the SPEC section 7 layout: `00_manifest.json`,
+ * `10_odata/00_cell.json`, the 16 `.pjson` files, the `20_webdav/` tree in the view's order (each
+ * resource's `.pmeta`, then its `content` for a file) and `99_integrity.json` last (the path, size
+ * and SHA-256 of every other entry). Ends `out` and resolves when it has finished. Rejects on abort
+ * (with the signal's reason) or on any error of the view or of `out`; it then destroys its own
+ * streams and the view's content stream in progress, and leaves `out` unended but not destroyed (the
+ * caller discards it). The view is not closed: that is the caller's.
+ */
+export function writeSnapshot(view: ExportView, out: Writable, options: WriteSnapshotOptions): Promise<void> {
+  return new WriteSession(view, out, options).run();
+}

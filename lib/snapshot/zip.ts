@@ -1,0 +1,454 @@
+/**
+ * A small streaming ZIP writer, in constant memory per entry, for archives of any number of entries.
+ *
+ * Why not yazl: yazl 3.3.1 rescans its whole entry list from the start on every state change
+ * (`pumpEntries` → `getFirstNotDoneEntry`), which is quadratic in the number of entries, and deflates
+ * every `addBuffer` asynchronously with a fresh zlib engine. Measured on this machine: 60,000 tiny
+ * stored entries take 14 s in bare yazl, 60,000 deflated ones 149 s; a cell with 100,000 WebDAV
+ * files has 200,000 entries. This writer does O(1) work per entry, deflates small entries
+ * synchronously, coalesces small writes into 64 KiB chunks and honours the backpressure of its output.
+ *
+ * Format (APPNOTE 6.3): UTF-8 names (flag bit 11); entries whose bytes are known up front (the
+ * manifest, `.pmeta`, small files) have their CRC and sizes in the local header; streamed entries
+ * have flag bit 3, zero sizes in the local header and a data descriptor with its signature, in ZIP64
+ * form (8-byte sizes) when a size does not fit 32 bits. The central directory carries an Info-ZIP
+ * "UT" timestamp and, when a size or offset does not fit 32 bits (or ZIP64 is forced), a ZIP64
+ * extended information field with all three values; the end records switch to ZIP64 when the count,
+ * the size or the offset of the central directory require it. This is the form yazl and Go's
+ * archive/zip write; `unzip -t`, Python's `zipfile`, Java's `ZipFile` and yauzl all read it.
+ */
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { constants as zlibConstants, crc32, createDeflateRaw, deflateRawSync } from 'node:zlib';
+
+/** What was written for one entry. */
+export interface ZipEntryInfo {
+  /** The entry path. */
+  readonly path: string;
+  /** Uncompressed bytes. */
+  readonly size: number;
+  /** Bytes as stored in the archive. */
+  readonly compressedSize: number;
+  /** Whether the entry is deflated (otherwise stored). */
+  readonly deflated: boolean;
+  /** CRC-32 of the uncompressed bytes. */
+  readonly crc32: number;
+  /** SHA-256 of the uncompressed bytes, lowercase hex. */
+  readonly sha256: string;
+}
+
+/** Options of a {@link ZipWriter}. */
+export interface ZipWriterOptions {
+  /** The timestamp of every entry. */
+  readonly mtime: Date;
+  /** Writes every central directory record and the end records in ZIP64 form. */
+  readonly forceZip64?: boolean | undefined;
+}
+
+/** How a streamed entry is written. */
+export interface ZipStreamOptions {
+  /** Deflate (true) or store (false). */
+  readonly compress: boolean;
+  /** When given, the stream must yield exactly this many bytes, or the entry fails. */
+  readonly expectedSize?: number | undefined;
+  /** Called with the uncompressed length of every chunk as it is consumed. */
+  readonly onChunk?: ((n: number) => void) | undefined;
+}
+
+/** Bytes accumulated in 1 MiB slabs: no per-record object overhead, O(bytes) memory. */
+export class ByteSlabs {
+  private static readonly SLAB = 1024 * 1024;
+  private readonly full: Buffer[] = [];
+  private slab: Buffer = Buffer.allocUnsafe(0);
+  private used = 0;
+  /** Total bytes held. */
+  length = 0;
+
+  /** Appends bytes. */
+  append(bytes: Buffer): void {
+    let from = 0;
+    while (from < bytes.length) {
+      if (this.used === this.slab.length) {
+        this.full.push(this.slab);
+        this.slab = Buffer.allocUnsafe(Math.max(ByteSlabs.SLAB, bytes.length - from));
+        this.used = 0;
+      }
+      const n = bytes.copy(this.slab, this.used, from);
+      this.used += n;
+      from += n;
+    }
+    this.length += bytes.length;
+  }
+
+  /** The held bytes, as a list of chunks (views, not copies). */
+  chunks(): Buffer[] {
+    return [...this.full, this.slab.subarray(0, this.used)].filter((chunk) => chunk.length > 0);
+  }
+}
+
+const SIG_LOCAL = 0x04034b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_DESCRIPTOR = 0x08074b50;
+const SIG_ZIP64_END = 0x06064b50;
+const SIG_ZIP64_LOCATOR = 0x07064b50;
+const SIG_END = 0x06054b50;
+const FLAG_DESCRIPTOR = 0x0008;
+const FLAG_UTF8 = 0x0800;
+const VERSION_MADE_BY = (3 << 8) | 45; // Unix, APPNOTE 4.5
+const VERSION_DEFAULT = 20;
+const VERSION_ZIP64 = 45;
+const MAX32 = 0xffffffff;
+const MAX16 = 0xffff;
+const FILE_ATTRIBUTES = (0o100644 << 16) >>> 0;
+/** Pending output is written out once it reaches this size. */
+const FLUSH_BYTES = 64 * 1024;
+
+function writeUInt64(buffer: Buffer, value: number, offset: number): void {
+  buffer.writeUInt32LE(value % 0x100000000, offset);
+  buffer.writeUInt32LE(Math.floor(value / 0x100000000), offset + 4);
+}
+
+/** DOS date and time (local time, as Java and Info-ZIP write them), clamped to 1980-2107. */
+function dosDateTime(date: Date): { date: number; time: number } {
+  let d = date;
+  const min = new Date(1980, 0, 1);
+  const max = new Date(2107, 11, 31, 23, 59, 58);
+  if (d < min) d = min;
+  else if (d > max) d = max;
+  return {
+    date: (d.getDate() & 0x1f) | (((d.getMonth() + 1) & 0xf) << 5) | (((d.getFullYear() - 1980) & 0x7f) << 9),
+    time: Math.floor(d.getSeconds() / 2) | ((d.getMinutes() & 0x3f) << 5) | ((d.getHours() & 0x1f) << 11),
+  };
+}
+
+/** Throws unless `path` is a relative, forward-slash, non-climbing file path. */
+function checkPath(path: string): Buffer {
+  if (path === '' || path.startsWith('/') || path.endsWith('/') || path.includes('\\') || /^[A-Za-z]:/.test(path)) {
+    throw new Error(`invalid zip entry path ${JSON.stringify(path)}`);
+  }
+  if (path.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    throw new Error(`invalid zip entry path ${JSON.stringify(path)}`);
+  }
+  const name = Buffer.from(path, 'utf8');
+  if (name.length > MAX16) throw new Error('zip entry path too long');
+  return name;
+}
+
+/** Counts, CRCs and hashes what flows, and checks its length against an expected one. */
+class Meter extends Transform {
+  crc = 0;
+  size = 0;
+  private readonly hash = createHash('sha256');
+  digest = '';
+
+  constructor(
+    private readonly path: string,
+    private readonly expectedSize: number | undefined,
+    private readonly onChunk: ((n: number) => void) | undefined,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let buffer: Buffer;
+    if (Buffer.isBuffer(chunk)) buffer = chunk;
+    else if (typeof chunk === 'string') buffer = Buffer.from(chunk);
+    else if (chunk instanceof Uint8Array) buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    else {
+      callback(new TypeError(`[${this.path}]: streams must yield bytes`));
+      return;
+    }
+    this.size += buffer.length;
+    if (this.expectedSize !== undefined && this.size > this.expectedSize) {
+      callback(new Error(`[${this.path}] is longer than its declared ${this.expectedSize} bytes`));
+      return;
+    }
+    this.crc = crc32(buffer, this.crc);
+    this.hash.update(buffer);
+    try {
+      this.onChunk?.(buffer.length);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback(null, buffer);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.expectedSize !== undefined && this.size !== this.expectedSize) {
+      callback(new Error(`[${this.path}] has ${this.size} bytes, not its declared ${this.expectedSize}`));
+      return;
+    }
+    this.digest = this.hash.digest('hex');
+    callback();
+  }
+}
+
+/**
+ * Writes a ZIP archive into a writable, one entry at a time. Every `add*` must be awaited before the
+ * next call; {@link ZipWriter.finish} writes the central directory and the end records (it does not
+ * end the output). {@link ZipWriter.destroy} stops everything in progress.
+ */
+export class ZipWriter {
+  private offset = 0;
+  private count = 0;
+  private readonly central = new ByteSlabs();
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly stop = new AbortController();
+  private readonly dos: { date: number; time: number };
+  private readonly unixSeconds: number;
+  private busy = false;
+  private finished = false;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly options: ZipWriterOptions,
+  ) {
+    this.dos = dosDateTime(options.mtime);
+    this.unixSeconds = Math.max(-0x80000000, Math.min(0x7fffffff, Math.floor(options.mtime.getTime() / 1000)));
+  }
+
+  /** Bytes of the archive produced so far (written or about to be). */
+  get bytesWritten(): number {
+    return this.offset;
+  }
+
+  /** Entries added so far. */
+  get entries(): number {
+    return this.count;
+  }
+
+  /** Stops the writer: the entry in progress fails, its streams are destroyed. */
+  destroy(reason?: unknown): void {
+    this.stop.abort(reason);
+  }
+
+  private enter(): void {
+    if (this.stop.signal.aborted) throw this.stop.signal.reason;
+    if (this.busy) throw new Error('ZipWriter: one entry at a time');
+    if (this.finished) throw new Error('ZipWriter: already finished');
+    this.busy = true;
+  }
+
+  private queue(bytes: Buffer): void {
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    this.offset += bytes.length;
+  }
+
+  /** Writes the pending bytes out when there are enough of them (or always, with `force`). */
+  private async flush(force = false): Promise<void> {
+    if (this.pendingBytes === 0 || (!force && this.pendingBytes < FLUSH_BYTES)) return;
+    const chunk = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (!this.out.write(chunk)) await once(this.out, 'drain', { signal: this.stop.signal });
+  }
+
+  private localHeader(name: Buffer, flags: number, method: number, crc: number, compressedSize: number, size: number): Buffer {
+    const header = Buffer.alloc(30 + name.length);
+    header.writeUInt32LE(SIG_LOCAL, 0);
+    header.writeUInt16LE(VERSION_DEFAULT, 4);
+    header.writeUInt16LE(flags, 6);
+    header.writeUInt16LE(method, 8);
+    header.writeUInt16LE(this.dos.time, 10);
+    header.writeUInt16LE(this.dos.date, 12);
+    header.writeUInt32LE(crc >>> 0, 14);
+    header.writeUInt32LE(compressedSize, 18);
+    header.writeUInt32LE(size, 22);
+    header.writeUInt16LE(name.length, 26);
+    header.writeUInt16LE(0, 28);
+    name.copy(header, 30);
+    return header;
+  }
+
+  private addCentral(name: Buffer, flags: number, method: number, crc: number, compressedSize: number, size: number, offset: number): void {
+    const zip64 = this.options.forceZip64 === true || size > MAX32 - 1 || compressedSize > MAX32 - 1 || offset > MAX32 - 1;
+    const extraLength = 9 + (zip64 ? 28 : 0);
+    const record = Buffer.alloc(46 + name.length + extraLength);
+    record.writeUInt32LE(SIG_CENTRAL, 0);
+    record.writeUInt16LE(VERSION_MADE_BY, 4);
+    record.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFAULT, 6);
+    record.writeUInt16LE(flags, 8);
+    record.writeUInt16LE(method, 10);
+    record.writeUInt16LE(this.dos.time, 12);
+    record.writeUInt16LE(this.dos.date, 14);
+    record.writeUInt32LE(crc >>> 0, 16);
+    record.writeUInt32LE(zip64 ? MAX32 : compressedSize, 20);
+    record.writeUInt32LE(zip64 ? MAX32 : size, 24);
+    record.writeUInt16LE(name.length, 28);
+    record.writeUInt16LE(extraLength, 30);
+    record.writeUInt16LE(0, 32); // comment
+    record.writeUInt16LE(0, 34); // disk
+    record.writeUInt16LE(0, 36); // internal attributes
+    record.writeUInt32LE(FILE_ATTRIBUTES, 38);
+    record.writeUInt32LE(zip64 ? MAX32 : offset, 42);
+    name.copy(record, 46);
+    let at = 46 + name.length;
+    // Info-ZIP extended timestamp, modification time only.
+    record.writeUInt16LE(0x5455, at);
+    record.writeUInt16LE(5, at + 2);
+    record.writeUInt8(1, at + 4);
+    record.writeInt32LE(this.unixSeconds, at + 5);
+    at += 9;
+    if (zip64) {
+      record.writeUInt16LE(0x0001, at);
+      record.writeUInt16LE(24, at + 2);
+      writeUInt64(record, size, at + 4);
+      writeUInt64(record, compressedSize, at + 12);
+      writeUInt64(record, offset, at + 20);
+    }
+    this.central.append(record);
+    this.count += 1;
+  }
+
+  /**
+   * Adds an entry whose bytes are all known (at most 1 GiB). `compress`: `true` deflates, `false`
+   * stores, `'auto'` deflates only if that makes it smaller. Resolves with what was written.
+   */
+  async addBuffer(path: string, data: Buffer, compress: boolean | 'auto'): Promise<ZipEntryInfo> {
+    this.enter();
+    try {
+      const name = checkPath(path);
+      if (data.length > 0x40000000) throw new Error('buffer too large for addBuffer');
+      const crc = crc32(data);
+      let stored = data;
+      let method = 0;
+      if (compress !== false && data.length > 0) {
+        const deflated = deflateRawSync(data);
+        if (compress === true || deflated.length < data.length) {
+          stored = deflated;
+          method = 8;
+        }
+      }
+      const offset = this.offset;
+      this.queue(this.localHeader(name, FLAG_UTF8, method, crc, stored.length, data.length));
+      this.queue(stored);
+      this.addCentral(name, FLAG_UTF8, method, crc, stored.length, data.length, offset);
+      await this.flush();
+      return {
+        path,
+        size: data.length,
+        compressedSize: stored.length,
+        deflated: method === 8,
+        crc32: crc >>> 0,
+        sha256: createHash('sha256').update(data).digest('hex'),
+      };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Adds an entry streamed from `source`, deflated or stored. Resolves once the whole stream was
+   * consumed and written (with backpressure); rejects, destroying `source`, if the stream fails, its
+   * length differs from `expectedSize`, or the writer is destroyed.
+   */
+  async addStream(path: string, source: Readable, options: ZipStreamOptions): Promise<ZipEntryInfo> {
+    try {
+      this.enter();
+    } catch (error) {
+      source.destroy();
+      throw error;
+    }
+    try {
+      const name = checkPath(path);
+      const method = options.compress ? 8 : 0;
+      const flags = FLAG_UTF8 | FLAG_DESCRIPTOR;
+      const offset = this.offset;
+      this.queue(this.localHeader(name, flags, method, 0, 0, 0));
+      const meter = new Meter(path, options.expectedSize, options.onChunk);
+      let compressedSize = 0;
+      const sink = new Writable({
+        highWaterMark: FLUSH_BYTES,
+        write: (chunk: Buffer, _encoding, callback) => {
+          compressedSize += chunk.length;
+          this.queue(chunk);
+          this.flush().then(() => callback(), callback);
+        },
+      });
+      const stages = options.compress
+        ? [source, meter, createDeflateRaw({ chunkSize: FLUSH_BYTES, level: zlibConstants.Z_DEFAULT_COMPRESSION }), sink]
+        : [source, meter, sink];
+      await pipeline(stages, { signal: this.stop.signal });
+      const { crc, size } = meter;
+      const zip64 = size > MAX32 - 1 || compressedSize > MAX32 - 1;
+      const descriptor = Buffer.alloc(zip64 ? 24 : 16);
+      descriptor.writeUInt32LE(SIG_DESCRIPTOR, 0);
+      descriptor.writeUInt32LE(crc >>> 0, 4);
+      if (zip64) {
+        writeUInt64(descriptor, compressedSize, 8);
+        writeUInt64(descriptor, size, 16);
+      } else {
+        descriptor.writeUInt32LE(compressedSize, 8);
+        descriptor.writeUInt32LE(size, 12);
+      }
+      this.queue(descriptor);
+      this.addCentral(name, flags, method, crc, compressedSize, size, offset);
+      await this.flush();
+      return { path, size, compressedSize, deflated: options.compress, crc32: crc >>> 0, sha256: meter.digest };
+    } catch (error) {
+      source.destroy();
+      throw this.stop.signal.aborted ? this.stop.signal.reason : error;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Writes the central directory and the end records, and everything still pending. The output is
+   * not ended: the caller ends it.
+   */
+  async finish(): Promise<void> {
+    this.enter();
+    try {
+      const start = this.offset;
+      for (const chunk of this.central.chunks()) {
+        this.queue(chunk);
+        await this.flush();
+      }
+      const size = this.offset - start;
+      const force = this.options.forceZip64 === true;
+      const zip64 = force || this.count >= MAX16 || size >= MAX32 || start >= MAX32;
+      if (zip64) {
+        const end64 = Buffer.alloc(56);
+        const at = this.offset;
+        end64.writeUInt32LE(SIG_ZIP64_END, 0);
+        writeUInt64(end64, 44, 4);
+        end64.writeUInt16LE(VERSION_MADE_BY, 12);
+        end64.writeUInt16LE(VERSION_ZIP64, 14);
+        end64.writeUInt32LE(0, 16);
+        end64.writeUInt32LE(0, 20);
+        writeUInt64(end64, this.count, 24);
+        writeUInt64(end64, this.count, 32);
+        writeUInt64(end64, size, 40);
+        writeUInt64(end64, start, 48);
+        this.queue(end64);
+        const locator = Buffer.alloc(20);
+        locator.writeUInt32LE(SIG_ZIP64_LOCATOR, 0);
+        locator.writeUInt32LE(0, 4);
+        writeUInt64(locator, at, 8);
+        locator.writeUInt32LE(1, 16);
+        this.queue(locator);
+      }
+      const end = Buffer.alloc(22);
+      end.writeUInt32LE(SIG_END, 0);
+      end.writeUInt16LE(0, 4);
+      end.writeUInt16LE(0, 6);
+      const count16 = force || this.count >= MAX16 ? MAX16 : this.count;
+      end.writeUInt16LE(count16, 8);
+      end.writeUInt16LE(count16, 10);
+      end.writeUInt32LE(force || size >= MAX32 ? MAX32 : size, 12);
+      end.writeUInt32LE(force || start >= MAX32 ? MAX32 : start, 16);
+      end.writeUInt16LE(0, 20);
+      this.queue(end);
+      await this.flush(true);
+      this.finished = true;
+    } finally {
+      this.busy = false;
+    }
+  }
+}
