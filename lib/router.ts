@@ -11,7 +11,7 @@ import { resolveOptions } from './options.js';
 import type { RouteDeps } from './routes/deps.js';
 import { exportRoutes } from './routes/export.js';
 import { importRoutes } from './routes/import.js';
-import { notYet } from './routes/not-yet.js';
+import { snapshotCollectionRoutes, snapshotRoutes } from './routes/snapshot.js';
 import type { CellSnapshotOptions } from './types.js';
 
 /** What {@link createCellSnapshotRouter} returns. */
@@ -42,8 +42,8 @@ export function createCellSnapshotRouter(input: CellSnapshotOptions): CellSnapsh
   const tables: Record<ResourceKind, MethodTable> = {
     export: exportRoutes(deps),
     import: importRoutes(deps),
-    snapshots: { PROPFIND: notYet },
-    snapshot: { GET: notYet, HEAD: notYet, PUT: notYet, DELETE: notYet, PROPFIND: notYet },
+    snapshots: snapshotCollectionRoutes(deps),
+    snapshot: snapshotRoutes(deps),
     below: {},
   };
   const router = new Router(options.prefix === '' ? {} : { prefix: options.prefix });

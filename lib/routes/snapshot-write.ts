@@ -1,0 +1,88 @@
+/**
+ * PUT and DELETE of `{CellURL}__snapshot/{name}`: refused while a job runs on the cell (409), names
+ * validated (400), PUT streamed into an atomic upload with a size limit (413) and committed under
+ * `If-Match` / `If-None-Match` (412); any failure or a client that goes away discards the upload, so
+ * the previous file stays as it was.
+ */
+import type { Context } from 'koa';
+import { pipeline } from 'node:stream/promises';
+import { PersoniumError } from '../errors.js';
+import type { Handler } from '../http/pipeline.js';
+import { authorised } from '../http/state.js';
+import type { WriteConditions } from '../types.js';
+import { writePreconditionsHold } from '../webdav/conditionals.js';
+import { declaredLength, discardRestOfBody } from '../webdav/request-body.js';
+import type { RouteDeps } from './deps.js';
+import { fileName, notFound } from './snapshot-file.js';
+import { answerEmpty } from './status.js';
+
+/** The content type kept when a PUT sends none. */
+const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+
+/** `If-Match` and `If-None-Match` of the request, as the store evaluates them. */
+function writeConditions(ctx: Context): WriteConditions {
+  const { 'if-match': ifMatch, 'if-none-match': ifNoneMatch } = ctx.req.headers;
+  return {
+    ...(ifMatch === undefined ? {} : { ifMatch }),
+    ...(ifNoneMatch === undefined ? {} : { ifNoneMatch }),
+  };
+}
+
+/** The request's `Content-Type` as sent, or `application/octet-stream`. */
+function sentContentType(ctx: Context): string {
+  const value = ctx.req.headers['content-type']?.trim();
+  return value === undefined || value === '' ? DEFAULT_CONTENT_TYPE : value;
+}
+
+/** Whether the client went away before its body was complete. */
+function clientGone(ctx: Context): boolean {
+  return !ctx.req.complete && (ctx.req.destroyed || ctx.req.socket.destroyed);
+}
+
+/** The PUT handler. */
+export function putFile({ options, runner }: RouteDeps): Handler {
+  const maxBytes = options.limits.maxSnapshotBytes;
+  return async (ctx) => {
+    const { cell } = authorised(ctx);
+    await runner.assertIdle(cell.id);
+    const name = fileName(ctx);
+    const declared = declaredLength(ctx);
+    if (declared !== undefined && declared > maxBytes) throw new PersoniumError('PR413-SN-0001', [maxBytes]);
+    const conditions = writeConditions(ctx);
+    if (conditions.ifMatch !== undefined || conditions.ifNoneMatch !== undefined) {
+      // Checked once before the body is read, so a doomed upload is refused at once; the commit
+      // checks again, atomically, against whatever the file is by then.
+      const current = await options.snapshots.stat(cell.id, name);
+      if (!writePreconditionsHold(current?.etag, conditions)) throw new PersoniumError('PR412-DV-0001');
+    }
+    const upload = await options.snapshots.write(cell.id, name, { contentType: sentContentType(ctx), maxBytes });
+    let result;
+    try {
+      // Not piping `ctx.req` itself: a failed pipeline destroys its streams, and a destroyed request
+      // resets the connection before the client could read the 413.
+      await pipeline(ctx.req.iterator({ destroyOnReturn: false }), upload.stream);
+      // A job may have started on the cell while the body streamed: it would see the write.
+      await runner.assertIdle(cell.id);
+      result = await upload.commit(conditions);
+    } catch (error) {
+      await upload.abort();
+      if (clientGone(ctx)) return; // nobody to answer; the upload is discarded
+      discardRestOfBody(ctx);
+      throw error;
+    }
+    ctx.set('ETag', result.info.etag);
+    answerEmpty(ctx, result.created ? 201 : 204);
+  };
+}
+
+/** The DELETE handler. */
+export function deleteFile({ options, runner }: RouteDeps): Handler {
+  return async (ctx) => {
+    const { cell } = authorised(ctx);
+    await runner.assertIdle(cell.id);
+    const name = fileName(ctx);
+    const deleted = await options.snapshots.delete(cell.id, name, writeConditions(ctx));
+    if (!deleted) throw notFound(ctx, name);
+    answerEmpty(ctx, 204);
+  };
+}
