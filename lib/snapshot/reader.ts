@@ -357,7 +357,8 @@ function dataError(error: unknown, path: string): unknown {
 /** What the reader keeps of one central directory record. */
 interface EntryInfo {
   readonly name: string;
-  readonly nameRaw: Buffer;
+  /** Bytes of the name in UTF-8 (as stored: names are refused unless they are valid UTF-8). */
+  readonly nameLength: number;
   readonly directory: boolean;
   readonly method: number;
   readonly crc32: number;
@@ -366,6 +367,8 @@ interface EntryInfo {
   readonly offset: number;
   /** Where the next entry (or the central directory) starts: this entry's data must end before. */
   boundary: number;
+  /** What `99_integrity.json` promises for this entry, once it is loaded. */
+  promised?: Promised;
 }
 
 /** One WebDAV resource found in the central directory. */
@@ -375,7 +378,7 @@ interface Resource {
   readonly content: EntryInfo | undefined;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const ONE_MIB = 2 ** 20;
 const MANIFEST_MAX_BYTES = ONE_MIB;
 const LOCAL_HEADER_SIZE = 30;
@@ -507,7 +510,7 @@ async function vetDirectory(zipfile: ZipFile, size: number, limits: ReaderLimits
         folders.add(folder);
         slash = key.lastIndexOf('/', slash - 1);
       }
-      integrityBound += 3 * info.nameRaw.length + 256;
+      integrityBound += 3 * info.nameLength + 256;
       all.push(info);
     }
   } catch (error) {
@@ -571,7 +574,7 @@ function vetEntry(entry: Entry, limits: ReaderLimits): EntryInfo {
   }
   return {
     name: decoded,
-    nameRaw: raw,
+    nameLength: raw.length,
     directory,
     method: entry.compressionMethod,
     crc32: entry.crc32,
@@ -589,7 +592,7 @@ function checkOverlaps(all: EntryInfo[], directoryOffset: number): void {
     const info = sorted[i] as EntryInfo;
     const next = sorted[i + 1];
     const boundary = next === undefined ? directoryOffset : next.offset;
-    const minimalEnd = info.offset + LOCAL_HEADER_SIZE + info.nameRaw.length + info.compressedSize;
+    const minimalEnd = info.offset + LOCAL_HEADER_SIZE + info.nameLength + info.compressedSize;
     if (minimalEnd > boundary) {
       throw unsafe(`entry ${describe(info.name)} overlaps ${next === undefined ? 'the central directory' : describe(next.name)}`);
     }
@@ -634,7 +637,7 @@ function parseRecord(text: string): ODataRecord {
 class Reader implements SnapshotReader {
   readonly hasIntegrity: boolean;
   readonly totals: SnapshotReader['totals'];
-  private integrity: Promise<Map<string, Promised> | undefined> | undefined;
+  private integrity: Promise<void> | undefined;
   private closed = false;
   private readonly onAbort = (): void => {
     for (const stream of this.ctx.live) stream.destroy(asError(this.signal?.reason));
@@ -677,14 +680,15 @@ class Reader implements SnapshotReader {
   }
 
   /** Loads `99_integrity.json` once, when the first entry after the manifest is read. */
-  private loadIntegrity(): Promise<Map<string, Promised> | undefined> {
+  private loadIntegrity(): Promise<void> {
     this.integrity ??= this.readIntegrity();
     return this.integrity;
   }
 
-  private async readIntegrity(): Promise<Map<string, Promised> | undefined> {
+  /** Reads and checks `99_integrity.json`, and records each promise on its entry. */
+  private async readIntegrity(): Promise<void> {
     const info = this.directory.files.get(INTEGRITY_PATH);
-    if (info === undefined) return undefined;
+    if (info === undefined) return;
     const fail = (): PersoniumError => new PersoniumError('PR400-SN-0003', [INTEGRITY_PATH]);
     if (info.uncompressedSize > this.directory.integrityBound) throw unsafe(`${INTEGRITY_PATH} is too large`);
     const text = (await readWhole(this.ctx, info, crcOnly(info))).bytes.toString('utf8');
@@ -695,7 +699,7 @@ class Reader implements SnapshotReader {
       throw new PersoniumError('PR400-CM-0004', [clip(text)], { cause: error });
     }
     if (!isPlainObject(value) || value['algorithm'] !== 'sha256' || !Array.isArray(value['entries'])) throw fail();
-    const promised = new Map<string, Promised>();
+    const seen = new Set<string>();
     for (const item of value['entries'] as unknown[]) {
       if (
         !isPlainObject(item) ||
@@ -708,15 +712,16 @@ class Reader implements SnapshotReader {
         throw fail();
       }
       const path = item['path'];
-      if (promised.has(path) || path === INTEGRITY_PATH) throw fail();
-      if (!this.directory.files.has(path)) throw new PersoniumError('PR400-SN-0003', [path]);
-      promised.set(path, { size: item['size'] as number, sha256: item['sha256'] });
+      if (seen.has(path) || path === INTEGRITY_PATH) throw fail();
+      seen.add(path);
+      const entry = this.directory.files.get(path);
+      if (entry === undefined) throw new PersoniumError('PR400-SN-0003', [path]);
+      entry.promised = { size: item['size'] as number, sha256: item['sha256'] };
     }
-    const manifest = promised.get(MANIFEST_PATH);
+    const manifest = this.directory.files.get(MANIFEST_PATH)?.promised;
     if (manifest === undefined || manifest.size !== this.manifestDigest.size || manifest.sha256 !== this.manifestDigest.sha256) {
       throw new PersoniumError('PR400-SN-0003', [MANIFEST_PATH]);
     }
-    return promised;
   }
 
   /** Opens the verified stream of one entry. */
@@ -727,11 +732,11 @@ class Reader implements SnapshotReader {
   /** What an entry's bytes must be: CRC-32 and size, plus SHA-256 and size from the integrity list. */
   private async expectation(info: EntryInfo): Promise<Expectation> {
     this.check();
-    const promised = await this.loadIntegrity();
+    await this.loadIntegrity();
     this.check();
     const expectation = crcOnly(info);
-    if (promised === undefined || info.name === INTEGRITY_PATH) return expectation;
-    const entry = promised.get(info.name);
+    if (!this.hasIntegrity || info.name === INTEGRITY_PATH) return expectation;
+    const entry = info.promised;
     if (entry === undefined) throw new PersoniumError('PR400-SN-0003', [info.name]);
     return { ...expectation, sha256: entry.sha256, integritySize: entry.size };
   }
@@ -905,13 +910,13 @@ function isSmall(info: EntryInfo): boolean {
  * data stays before the next entry, and resolves to where the data starts.
  */
 async function locate(ctx: OpenContext, info: EntryInfo): Promise<number> {
-  const header = await ctx.source.bytes(info.offset, LOCAL_HEADER_SIZE + info.nameRaw.length);
+  const header = await ctx.source.bytes(info.offset, LOCAL_HEADER_SIZE + info.nameLength);
   if (header.length < LOCAL_HEADER_SIZE || header.readUInt32LE(0) !== 0x04034b50) {
     throw new PersoniumError('PR400-SN-0003', [info.name]);
   }
   const nameLength = header.readUInt16LE(26);
   const extraLength = header.readUInt16LE(28);
-  if (nameLength !== info.nameRaw.length || !header.subarray(LOCAL_HEADER_SIZE).equals(info.nameRaw)) {
+  if (nameLength !== info.nameLength || !header.subarray(LOCAL_HEADER_SIZE).equals(Buffer.from(info.name, 'utf8'))) {
     throw unsafe(`the local header of ${describe(info.name)} names another entry`);
   }
   const dataStart = info.offset + LOCAL_HEADER_SIZE + nameLength + extraLength;

@@ -93,9 +93,10 @@ const STORED_TYPES: ReadonlySet<string> = new Set([
 const STORED_FAMILIES: readonly string[] = ['video/', 'audio/'];
 
 /**
- * Bytes of a file's head deflated on trial when its content type does not decide. 16 KiB predicts
- * as well as 64 KiB for real files and costs a fifth: deflating 64 KiB of incompressible data takes
- * about 1.2 ms, which dominated the export of thousands of 100 KB photos of an unknown type.
+ * Bytes of a file's head deflated on trial when its content type does not decide (at most 64 KiB).
+ * 16 KiB costs a fifth of 64 KiB: deflating 64 KiB of incompressible data takes about 1.2 ms, which
+ * dominated the export of thousands of 100 KB files of an unknown type; either way the file is
+ * judged by its head.
  */
 export const TRIAL_BYTES = 16 * 1024;
 /** The trial must save at least this fraction for the content to be deflated. */
