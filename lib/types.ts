@@ -444,7 +444,10 @@ export interface LimitOptions {
   readonly maxEntries?: number;
   /** Largest total of declared uncompressed sizes, in bytes. Default 64 GiB. */
   readonly maxUncompressedBytes?: number;
-  /** Largest uncompressed / compressed ratio of one entry. Default 200. */
+  /**
+   * Largest ratio of a snapshot's total uncompressed size to its size, for snapshots that expand
+   * beyond 1 GiB (a compression bomb). Default 200.
+   */
   readonly maxCompressionRatio?: number;
   /** Longest `.pjson` line, in bytes. Default 16 MiB. */
   readonly maxLineBytes?: number;

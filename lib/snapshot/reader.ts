@@ -16,9 +16,10 @@
  *   encrypted entry; a compression method other than stored or deflate; a directory entry with data;
  *   two entries with the same name (also after removing a trailing `/`); a name that is both a file
  *   and a folder; entries whose byte ranges overlap (or reach into the central directory); more
- *   entries than `maxEntries`; declared uncompressed sizes summing over `maxUncompressedBytes`; an
- *   entry over 1 MiB whose uncompressed / compressed ratio exceeds `maxCompressionRatio`; a WebDAV
- *   `content` without the `.pmeta` beside it;
+ *   entries than `maxEntries`; declared uncompressed sizes summing over `maxUncompressedBytes`, or
+ *   over both 1 GiB and `maxCompressionRatio` times the archive's size (a compression bomb; declared
+ *   sizes are then enforced while reading, so they cannot lie); a WebDAV `content` without the
+ *   `.pmeta` beside it;
  * - `00_manifest.json` missing: `PR400-MC-0001`; over 1 MiB: `PR400-SN-0002`; not a JSON object:
  *   `PR400-CM-0004`; `export_version` not the number 2: `PR400-MC-0003`; then the first missing
  *   required entry, in {@link REQUIRED_PATHS} order: `PR400-MC-0001`.
@@ -59,7 +60,10 @@ export interface ReaderLimits {
   maxEntries: number;
   /** Largest sum of declared uncompressed sizes, in bytes. */
   maxUncompressedBytes: number;
-  /** Largest uncompressed / compressed ratio of one entry over 1 MiB uncompressed. */
+  /**
+   * Largest ratio of the archive's total uncompressed size to its own size, for archives that expand
+   * beyond {@link EXPANSION_FLOOR} (1 GiB).
+   */
   maxCompressionRatio: number;
   /** Longest `.pjson` line, and largest `.pmeta` or `00_cell.json`, in bytes. */
   maxLineBytes: number;
@@ -380,6 +384,11 @@ interface Resource {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const ONE_MIB = 2 ** 20;
+/**
+ * Archives may always expand to this many bytes, whatever their compression ratio: a bomb is about
+ * expansion, and a small archive of very repetitive files (logs, zero-filled images) is legitimate.
+ */
+export const EXPANSION_FLOOR = 2 ** 30;
 const MANIFEST_MAX_BYTES = ONE_MIB;
 const LOCAL_HEADER_SIZE = 30;
 const TYPE_MASK = 0o170000;
@@ -489,6 +498,7 @@ async function vetDirectory(zipfile: ZipFile, size: number, limits: ReaderLimits
   const names = new Set<string>();
   const folders = new Set<string>();
   let uncompressedBytes = 0;
+  const expansionLimit = Math.max(EXPANSION_FLOOR, limits.maxCompressionRatio * size);
   let integrityBound = 8192;
   try {
     for await (const entry of zipfile.eachEntry()) {
@@ -497,6 +507,9 @@ async function vetDirectory(zipfile: ZipFile, size: number, limits: ReaderLimits
       uncompressedBytes += info.uncompressedSize;
       if (uncompressedBytes > limits.maxUncompressedBytes) {
         throw unsafe(`uncompressed sizes sum to over the limit of ${limits.maxUncompressedBytes} bytes`);
+      }
+      if (uncompressedBytes > expansionLimit) {
+        throw unsafe(`expands to over ${limits.maxCompressionRatio} times its ${size} bytes (a compression bomb)`);
       }
       const key = info.directory ? info.name.slice(0, -1) : info.name;
       if (names.has(key)) throw unsafe(`duplicate entry ${describe(key)}`);
@@ -566,12 +579,6 @@ function vetEntry(entry: Entry, limits: ReaderLimits): EntryInfo {
     throw unsafe(`compression method ${entry.compressionMethod} of ${describe(decoded)}`);
   }
   if (directory && entry.uncompressedSize !== 0) throw unsafe(`directory entry with data ${describe(decoded)}`);
-  if (
-    entry.uncompressedSize > ONE_MIB &&
-    entry.uncompressedSize > limits.maxCompressionRatio * Math.max(entry.compressedSize, 1)
-  ) {
-    throw unsafe(`compression ratio of ${describe(decoded)} over the limit of ${limits.maxCompressionRatio}`);
-  }
   return {
     name: decoded,
     nameLength: raw.length,
