@@ -4,11 +4,12 @@
  *
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PersoniumError } from '../../errors.js';
 import type { CellDataSource, CellInfo, ExportView, ImportTransaction, ODataRecord } from '../../types.js';
-import { CELL_FILE, isValidCellName, pathKind } from './cell-layout.js';
+import { CELL_FILE, isValidCellName } from './cell-layout.js';
 import { openFsExportView } from './export-view.js';
 import { beginFsImport } from './import-transaction.js';
 import { isJsonObject, parseRecord } from './lines.js';
@@ -51,6 +52,9 @@ export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
  *   swaps interrupted by a crash are rolled back and abandoned staging directories deleted, leaving
  *   alone those of live transactions in this process and of other live processes on this machine.
  *
+ * `getCell` answers an identity it looked up less than 250 ms ago from memory (status polling resolves
+ * the cell on every request); cell records are re-read only when `cell.json` or its directory changed.
+ *
  * Symbolic links are never followed. Several sources, in one process or in several processes of one
  * machine, may share a root; processes on different machines must not. Writes are not fsync'ed (Personium's default): a commit survives a process crash, not
  * necessarily a power loss.
@@ -61,6 +65,8 @@ export class FsCellDataSource implements CellDataSource {
   /** The line and metadata size limit in force. */
   readonly maxLineBytes: number;
   #recovery: Promise<void> | undefined;
+  readonly #records = new Map<string, { readonly key: string; readonly record: ODataRecord | undefined }>();
+  readonly #identities = new Map<string, { readonly info: CellInfo | undefined; readonly at: number }>();
 
   /**
    * @param options - the root directory and limits.
@@ -93,10 +99,18 @@ export class FsCellDataSource implements CellDataSource {
   /** {@inheritDoc CellDataSource.getCell} */
   async getCell(name: string): Promise<CellInfo | undefined> {
     if (typeof name !== 'string' || !isValidCellName(name)) return undefined;
+    // Every request resolves its cell; an identity looked up in the last moment is answered again
+    // without touching the disk (a cell's identity never changes, only its existence).
+    const now = Date.now();
+    const seen = this.#identities.get(name);
+    if (seen !== undefined && now - seen.at < IDENTITY_FRESH_MS) return seen.info;
     await this.recover();
     await whenUnlocked(join(this.root, name));
     const record = await this.#readCellRecord(name);
-    return record === undefined ? undefined : cellInfo(record, name);
+    const info = record === undefined ? undefined : cellInfo(record, name);
+    if (this.#identities.size >= RECORD_CACHE_SIZE) this.#identities.delete(this.#identities.keys().next().value ?? '');
+    this.#identities.set(name, { info, at: now });
+    return info;
   }
 
   /** {@inheritDoc CellDataSource.openExport} */
@@ -143,17 +157,38 @@ export class FsCellDataSource implements CellDataSource {
    */
   async #readCellRecord(name: string): Promise<ODataRecord | undefined> {
     const dir = join(this.root, name);
-    if ((await pathKind(dir)) !== 'directory') return undefined;
     const file = join(dir, CELL_FILE);
-    if ((await pathKind(file)) !== 'file') return undefined;
-    const { size } = await stat(file);
-    if (size > this.maxLineBytes) throw new Error(`${CELL_FILE} of cell [${name}] is larger than ${this.maxLineBytes} bytes`);
+    const [dirStat, fileStat] = await Promise.all([lstatOrUndefined(dir), lstatOrUndefined(file)]);
+    if (dirStat?.isDirectory() !== true || fileStat?.isFile() !== true) return undefined;
+    // Status polling resolves the cell on every request: a record is re-read only when its file (or
+    // the directory holding it, which an import's commit replaces) changed.
+    const key = `${dirStat.ino}:${fileStat.ino}:${fileStat.size}:${fileStat.mtimeMs}:${fileStat.ctimeMs}`;
+    const cached = this.#records.get(name);
+    if (cached?.key === key) return cached.record;
+    if (fileStat.size > this.maxLineBytes) throw new Error(`${CELL_FILE} of cell [${name}] is larger than ${this.maxLineBytes} bytes`);
     const record = parseRecord(await readFile(file, 'utf8'), `${name}/${CELL_FILE}`);
     if (record._type !== 'Cell' || record._id === '') {
       throw new Error(`${name}/${CELL_FILE} is not a cell record`);
     }
     const s = record._source['s'];
-    return isJsonObject(s) && s['Name'] === name ? record : undefined;
+    const result = isJsonObject(s) && s['Name'] === name ? record : undefined;
+    if (this.#records.size >= RECORD_CACHE_SIZE) this.#records.delete(this.#records.keys().next().value ?? '');
+    this.#records.set(name, { key, record: result });
+    return result;
+  }
+}
+
+/** How many cell records (and identities) a source keeps parsed. */
+const RECORD_CACHE_SIZE = 1024;
+/** How long `getCell` answers from memory, in ms: a cell created or deleted shows after this at most. */
+const IDENTITY_FRESH_MS = 250;
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw error;
   }
 }
 
