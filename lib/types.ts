@@ -192,9 +192,12 @@ export interface ByteRange {
 
 /** Preconditions checked atomically when an upload is committed or a file deleted. */
 export interface WriteConditions {
-  /** Succeed only if the current file's ETag is this one (or `*`: if a file exists). */
+  /**
+   * Succeed only if the current file's ETag is listed (with or without the `W/` prefix, as Personium
+   * compares), or with `*` if a file exists.
+   */
   readonly ifMatch?: string;
-  /** `*`: succeed only if no file of that name exists. */
+  /** `*`: succeed only if no file of that name exists; a list of ETags: only if none is the current one. */
   readonly ifNoneMatch?: string;
 }
 

@@ -5,12 +5,14 @@ import type { Context, Next } from 'koa';
 const PROTECTED = new Set(['x-personium-requestkey', 'x-http-method-override', 'x-override']);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Applies the method override. */
+/**
+ * Applies the method override. `HEAD` is not applied: the connection still carries a POST, whose
+ * response must have the body its headers announce.
+ */
 export function overrideMethod(ctx: Context): void {
   const value = ctx.req.headers['x-http-method-override'];
-  if (ctx.method === 'POST' && typeof value === 'string' && value.trim() !== '') {
-    ctx.method = value.trim().toUpperCase();
-  }
+  const method = typeof value === 'string' ? value.trim().toUpperCase() : '';
+  if (ctx.method === 'POST' && method !== '' && method !== 'HEAD') ctx.method = method;
 }
 
 /**

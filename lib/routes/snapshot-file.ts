@@ -1,6 +1,6 @@
 /** What the snapshot routes share: the addressed file name, its URL, and the not-found answer. */
 import type { Context } from 'koa';
-import { assertSnapshotName } from '../adapters/fs/snapshot-store-names.js';
+import { assertSnapshotName } from '../snapshot/names.js';
 import { PersoniumError } from '../errors.js';
 import { getState } from '../http/state.js';
 

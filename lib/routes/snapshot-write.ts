@@ -10,7 +10,7 @@ import { PersoniumError } from '../errors.js';
 import type { Handler } from '../http/pipeline.js';
 import { authorised } from '../http/state.js';
 import type { WriteConditions } from '../types.js';
-import { writePreconditionsHold } from '../webdav/conditionals.js';
+import { writePreconditionsHold } from '../webdav/etags.js';
 import { declaredLength, discardRestOfBody } from '../webdav/request-body.js';
 import type { RouteDeps } from './deps.js';
 import { fileName, notFound } from './snapshot-file.js';

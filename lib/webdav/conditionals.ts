@@ -4,60 +4,8 @@
  * Pure functions over header values, so they work with any {@link SnapshotInfo}.
  */
 import parseRange from 'range-parser';
-import type { ByteRange, SnapshotInfo, WriteConditions } from '../types.js';
-
-/** One entity tag of a header list. */
-export interface EntityTag {
-  /** Whether it carries the `W/` prefix. */
-  readonly weak: boolean;
-  /** The opaque tag, double quotes included. */
-  readonly opaque: string;
-}
-
-/** Parses an `If-Match` / `If-None-Match` value into `*` or its entity tags (anything else is skipped). */
-export function parseEntityTags(value: string): '*' | EntityTag[] {
-  if (value.trim() === '*') return '*';
-  const tags: EntityTag[] = [];
-  for (const match of value.matchAll(/(W\/)?("[^"]*")/g)) {
-    const opaque = match[2];
-    if (opaque !== undefined) tags.push({ weak: match[1] !== undefined, opaque });
-  }
-  return tags;
-}
-
-/** The opaque part of an ETag as this module sends it (`"…"` or `W/"…"`). */
-function opaqueOf(etag: string): string {
-  return etag.startsWith('W/') ? etag.slice(2) : etag;
-}
-
-/**
- * Whether an `If-None-Match` value matches a file's ETag, with the weak comparison: `*` matches any
- * existing file; a listed tag matches when its opaque part equals the ETag's, `W/` or not.
- */
-export function noneMatchHits(header: string, etag: string): boolean {
-  const tags = parseEntityTags(header);
-  if (tags === '*') return true;
-  const opaque = opaqueOf(etag);
-  return tags.some((tag) => tag.opaque === opaque);
-}
-
-/**
- * Whether write preconditions hold for a file whose ETag is `etag` (`undefined`: no file), as
- * RFC 9110 section 13.1 evaluates them: `If-Match` (strong comparison) fails without a file or when
- * no listed tag equals the ETag; `If-None-Match` (weak comparison) fails when a file exists and the
- * value is `*` or lists its tag.
- */
-export function writePreconditionsHold(etag: string | undefined, conditions: WriteConditions): boolean {
-  if (conditions.ifMatch !== undefined) {
-    if (etag === undefined) return false;
-    const tags = parseEntityTags(conditions.ifMatch);
-    if (tags !== '*' && !tags.some((tag) => !tag.weak && !etag.startsWith('W/') && tag.opaque === etag)) return false;
-  }
-  if (conditions.ifNoneMatch !== undefined && etag !== undefined && noneMatchHits(conditions.ifNoneMatch, etag)) {
-    return false;
-  }
-  return true;
-}
+import type { ByteRange, SnapshotInfo } from '../types.js';
+import { noneMatchHits, opaqueOf, parseEntityTags } from './etags.js';
 
 /** Parses an HTTP-date (IMF-fixdate and the obsolete forms `Date.parse` accepts); `undefined` if invalid. */
 export function parseHttpDate(value: string | undefined): number | undefined {

@@ -41,8 +41,8 @@ import type {
 } from '../../types.js';
 import { withFileLock } from './lock.js';
 import type { FileLockOptions } from './lock.js';
-import { conditionsHold } from './snapshot-store-conditions.js';
-import { assertCellId, assertSnapshotName } from './snapshot-store-names.js';
+import { assertCellId, assertSnapshotName } from '../../snapshot/names.js';
+import { writePreconditionsHold } from '../../webdav/etags.js';
 import {
   errorCode,
   fileKey,
@@ -287,7 +287,7 @@ class FsUpload implements SnapshotUpload {
       lockPath,
       async () => {
         const current = await readMeta(dir, key);
-        if (!conditionsHold(current?.etag, conditions)) throw new PersoniumError('PR412-DV-0001');
+        if (!writePreconditionsHold(current?.etag, conditions)) throw new PersoniumError('PR412-DV-0001');
         const now = Date.now();
         const version = (current?.version ?? 0) + 1;
         const meta: StoredMeta = {
@@ -477,7 +477,7 @@ export class FsSnapshotStore implements SnapshotStore {
       async () => {
         const current = await readMeta(dir, key);
         if (current === undefined) return false;
-        if (!conditionsHold(current.etag, conditions)) throw new PersoniumError('PR412-DV-0001');
+        if (!writePreconditionsHold(current.etag, conditions)) throw new PersoniumError('PR412-DV-0001');
         await removeFile(join(dir, `${key}${META_SUFFIX}`));
         await syncDir(dir);
         await removeFile(join(dir, dataFileName(key, current.data))).catch(() => undefined);

@@ -2,8 +2,8 @@
  * Validation of snapshot file names and cell ids, before either comes near a path. Not specific to
  * the file system: any {@link SnapshotStore} may use it.
  */
-import { PersoniumError } from '../../errors.js';
-import type { SnapshotStore } from '../../types.js';
+import { PersoniumError } from '../errors.js';
+import type { SnapshotStore } from '../types.js';
 
 /** The longest snapshot file name, in UTF-8 bytes. */
 export const MAX_SNAPSHOT_NAME_BYTES = 255;
