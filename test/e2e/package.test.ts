@@ -44,7 +44,8 @@ const server = app.listen(0, '127.0.0.1', async () => {
   }
   const zip = await fetch(base + '/alice/__snapshot/packed.zip', { headers });
   const host = await (await fetch(base + '/elsewhere')).text();
-  console.log(JSON.stringify({ post: post.status, status, zip: zip.status, bytes: (await zip.arrayBuffer()).byteLength, host, error: new PersoniumError('PR404-DV-0003').status }));
+  const contract = Object.keys(await import('koa-cell-snapshot/contract')).sort().join(',');
+  console.log(JSON.stringify({ post: post.status, status, zip: zip.status, bytes: (await zip.arrayBuffer()).byteLength, host, error: new PersoniumError('PR404-DV-0003').status, contract }));
   await router.close();
   server.close();
 });
@@ -83,7 +84,7 @@ test('npm pack → install into a fresh project → JavaScript and TypeScript ho
     await cp(join(project, 'node_modules/koa-cell-snapshot/fixtures/cells'), join(data, 'cells'), { recursive: true });
     const { stdout } = await run(process.execPath, [...loader, join(project, file), data], { cwd: project, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
     const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
-    t.like(result, { post: 202, status: 'ready', zip: 200, host: 'host route', error: 404 }, file);
+    t.like(result, { post: 202, status: 'ready', zip: 200, host: 'host route', error: 404, contract: 'cellDataSourceContract,jobStoreContract,snapshotStoreContract' }, file);
     t.true(Number(result['bytes']) > 1000, file);
   }
 });

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FsCellDataSource } from '../../lib/adapters/fs/cell-data-source.js';
 import type { CellInfo, ODataType } from '../../lib/types.js';
-import { type CellDigest, digestCell } from '../contract/cell-data-source.js';
+import { type CellDigest, digestCell } from '../../lib/contract/cell-data-source.js';
 
 /** The digest of a cell of a test data dir, read through a fresh FsCellDataSource. */
 export function digestOf(dataDir: string, cell: string): Promise<CellDigest> {

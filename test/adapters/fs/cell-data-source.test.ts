@@ -12,7 +12,7 @@ import { releasePath, writeJournal } from '../../../lib/adapters/fs/swap.js';
 import { isPersoniumError } from '../../../lib/errors.js';
 import { ODATA_TYPES, recordJson } from '../../../lib/snapshot/format.js';
 import type { CellInfo, ODataRecord } from '../../../lib/types.js';
-import { cellDataSourceContract, digestCell, stageView } from '../../contract/cell-data-source.js';
+import { cellDataSourceContract, digestCell, stageView } from '../../../lib/contract/cell-data-source.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const FIXTURE_CELLS = fileURLToPath(new URL('../../../fixtures/cells/', import.meta.url));

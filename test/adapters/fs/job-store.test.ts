@@ -9,7 +9,7 @@ import { FsJobStore } from '../../../lib/adapters/fs/job-store.js';
 import { fileKey } from '../../../lib/adapters/fs/store-files.js';
 import type { ErrorBody } from '../../../lib/errors.js';
 import type { ClaimResult } from '../../../lib/types.js';
-import { EXPIRY_WAIT_MS, LONG, SHORT_MS, claimed, jobStoreContract, request } from '../../contract/job-store.js';
+import { EXPIRY_WAIT_MS, LONG, SHORT_MS, claimed, jobStoreContract, request } from '../../../lib/contract/job-store.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const run = promisify(execFile);

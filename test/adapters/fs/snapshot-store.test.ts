@@ -4,7 +4,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { FsSnapshotStore } from '../../../lib/adapters/fs/snapshot-store.js';
 import { fileKey } from '../../../lib/adapters/fs/store-files.js';
-import { collect, put, send, snapshotStoreContract } from '../../contract/snapshot-store.js';
+import { collect, put, send, snapshotStoreContract } from '../../../lib/contract/snapshot-store.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const CELL = '0123456789abcdef0123456789abcdef';

@@ -1,7 +1,7 @@
 import { setImmediate as tick } from 'node:timers/promises';
 import test from 'ava';
 import { MEMORY_JOB_STORE_WARNING, MemoryJobStore } from '../../../lib/adapters/memory/job-store.js';
-import { jobStoreContract } from '../../contract/job-store.js';
+import { jobStoreContract } from '../../../lib/contract/job-store.js';
 
 jobStoreContract(test, () => new MemoryJobStore({ quiet: true }));
 

@@ -7,7 +7,7 @@ import { JOB_KEY_GRACE_MS, RedisJobStore } from '../../../lib/adapters/redis/job
 import { LUA_HELPERS } from '../../../lib/adapters/redis/scripts.js';
 import { type ErrorBody, PersoniumError } from '../../../lib/errors.js';
 import type { JobStore } from '../../../lib/types.js';
-import { COMFORTABLE, EXPIRY_WAIT_MS, LONG, SHORT_MS, claimed, jobStoreContract, request } from '../../contract/job-store.js';
+import { COMFORTABLE, EXPIRY_WAIT_MS, LONG, SHORT_MS, claimed, jobStoreContract, request } from '../../../lib/contract/job-store.js';
 import {
   type ConnectedClient,
   type RedisServer,

@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ExecutionContext, TestFn } from 'ava';
-import { PersoniumError } from '../../lib/errors.js';
-import { ODATA_TYPES } from '../../lib/snapshot/format.js';
-import type { CellDataSource, CellInfo, DavMeta, ExportTotals, ExportView, ImportTransaction, ODataRecord, ODataType } from '../../lib/types.js';
+import { PersoniumError } from '../errors.js';
+import { ODATA_TYPES } from '../snapshot/format.js';
+import type { CellDataSource, CellInfo, DavMeta, ExportTotals, ExportView, ImportTransaction, ODataRecord, ODataType } from '../types.js';
 
 /** Builds a fresh source holding the fixture cells; cleans up in `t.teardown`. */
 export type MakeCellDataSource = (t: ExecutionContext) => Promise<CellDataSource>;

@@ -7,9 +7,9 @@ import { Readable } from 'node:stream';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ExecutionContext, TestFn } from 'ava';
-import { PersoniumError } from '../../lib/errors.js';
-import type { ErrorCode } from '../../lib/errors.js';
-import type { SnapshotInfo, SnapshotStore, SnapshotUpload, WriteConditions } from '../../lib/types.js';
+import { PersoniumError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import type { SnapshotInfo, SnapshotStore, SnapshotUpload, WriteConditions } from '../types.js';
 
 /** Makes a fresh, empty store for one test. */
 export type MakeSnapshotStore = (t: ExecutionContext) => SnapshotStore | Promise<SnapshotStore>;

@@ -5,8 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext, TestFn } from 'ava';
-import type { ErrorBody } from '../../lib/errors.js';
-import type { ClaimOptions, JobKind, JobRecord, JobRequest, JobStore } from '../../lib/types.js';
+import type { ErrorBody } from '../errors.js';
+import type { ClaimOptions, JobKind, JobRecord, JobRequest, JobStore } from '../types.js';
 
 /** Makes a fresh, empty store for one test. */
 export type MakeJobStore = (t: ExecutionContext) => JobStore | Promise<JobStore>;
