@@ -52,6 +52,7 @@ import {
   WEBDAV_DIR,
   type Manifest,
 } from './format.js';
+import { timeSlicer } from '../util/yield.js';
 import type { RandomAccessSource } from './source.js';
 
 /** The limits the reader enforces on an archive. */
@@ -773,6 +774,7 @@ class Reader implements SnapshotReader {
     const stream = await this.open(info);
     const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const max = this.limits.maxLineBytes;
+    const slice = timeSlicer();
     let parts: Buffer[] = [];
     let length = 0;
     let ended = false;
@@ -823,6 +825,7 @@ class Reader implements SnapshotReader {
             return await drainThenThrow(error);
           }
           this.check();
+          await slice();
           yield record;
         }
       }

@@ -24,6 +24,7 @@ import {
   manifestJson,
   recordJson,
 } from './format.js';
+import { timeSlicer } from '../util/yield.js';
 import { ByteSlabs, ZipWriter, type ZipEntryInfo } from './zip.js';
 
 /** What a running export has written so far (the units of {@link ExportView.totals}). */
@@ -151,7 +152,9 @@ function toBuffer(chunk: unknown): Buffer {
 async function* recordChunks(records: AsyncIterable<ODataRecord>, onRecord: () => void): AsyncGenerator<Buffer> {
   let parts: string[] = [];
   let length = 0;
+  const slice = timeSlicer();
   for await (const record of records) {
+    await slice();
     const line = `${recordJson(record)}\n`;
     parts.push(line);
     length += line.length;
