@@ -100,6 +100,18 @@ export function retarget(record: ODataRecord, target: CellInfo): ODataRecord {
   return { _index: record._index, _type: record._type, _source: source, _id: target.id };
 }
 
+/** Opens an import into `target` and stages the whole of `from` into it (without committing). */
+async function stageCell(source: CellDataSource, from: CellInfo, target: CellInfo): Promise<ImportTransaction> {
+  const view = await source.openExport(from, new AbortController().signal);
+  const tx = await source.beginImport(target, new AbortController().signal);
+  try {
+    await stageView(view, tx, target);
+  } finally {
+    await view.close();
+  }
+  return tx;
+}
+
 /** Stages a whole export view into a transaction, as an import does (without committing). */
 export async function stageView(view: ExportView, tx: ImportTransaction, target: CellInfo): Promise<void> {
   await tx.putCellRecord(retarget(await view.cellRecord(), target));
@@ -241,13 +253,7 @@ export function cellDataSourceContract(test: TestFn, makeSource: MakeCellDataSou
     const source = await makeSource(t);
     const aliceBefore = await digestCell(source, 'alice');
     const bob = await mustGetCell(source, 'bob');
-    const view = await source.openExport(await mustGetCell(source, 'alice'), new AbortController().signal);
-    const tx = await source.beginImport(bob, new AbortController().signal);
-    try {
-      await stageView(view, tx, bob);
-    } finally {
-      await view.close();
-    }
+    const tx = await stageCell(source, await mustGetCell(source, 'alice'), bob);
     await tx.commit();
     t.deepEqual(await source.getCell('bob'), bob, "bob keeps bob's identity");
     const bobAfter = await digestCell(source, 'bob');
@@ -260,13 +266,7 @@ export function cellDataSourceContract(test: TestFn, makeSource: MakeCellDataSou
     const source = await makeSource(t);
     const alice = await mustGetCell(source, 'alice');
     const before = await digestCell(source, 'alice');
-    const view = await source.openExport(alice, new AbortController().signal);
-    const tx = await source.beginImport(alice, new AbortController().signal);
-    try {
-      await stageView(view, tx, alice);
-    } finally {
-      await view.close();
-    }
+    const tx = await stageCell(source, alice, alice);
     await tx.commit();
     t.deepEqual(await digestCell(source, 'alice'), before);
   });
@@ -275,13 +275,7 @@ export function cellDataSourceContract(test: TestFn, makeSource: MakeCellDataSou
     const source = await makeSource(t);
     const bob = await mustGetCell(source, 'bob');
     const bobBefore = await digestCell(source, 'bob');
-    const view = await source.openExport(await mustGetCell(source, 'alice'), new AbortController().signal);
-    const tx = await source.beginImport(bob, new AbortController().signal);
-    try {
-      await stageView(view, tx, bob);
-    } finally {
-      await view.close();
-    }
+    const tx = await stageCell(source, await mustGetCell(source, 'alice'), bob);
     t.deepEqual(await digestCell(source, 'bob'), bobBefore);
     await tx.commit();
     t.notDeepEqual(await digestCell(source, 'bob'), bobBefore);
@@ -291,13 +285,7 @@ export function cellDataSourceContract(test: TestFn, makeSource: MakeCellDataSou
     const source = await makeSource(t);
     const bob = await mustGetCell(source, 'bob');
     const bobBefore = await digestCell(source, 'bob');
-    const view = await source.openExport(await mustGetCell(source, 'alice'), new AbortController().signal);
-    const tx = await source.beginImport(bob, new AbortController().signal);
-    try {
-      await stageView(view, tx, bob);
-    } finally {
-      await view.close();
-    }
+    const tx = await stageCell(source, await mustGetCell(source, 'alice'), bob);
     await tx.rollback();
     t.deepEqual(await digestCell(source, 'bob'), bobBefore);
     t.deepEqual(await source.getCell('bob'), bob);
