@@ -67,15 +67,7 @@ export async function startServer(t: ExecutionContext, mode: MountMode, setup: S
     if (ctx.path === '/api/hello' || ctx.path === '/alice/hello') ctx.body = { host: 'route' };
     else await next();
   });
-  const server = app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(async () => {
-    await router.close();
-    server.closeAllConnections();
-    server.close();
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
+  const { origin, port } = await listen(t, app, router);
   const cellUrl = (cell: string, rest = ''): string =>
     mode === 'host' ? `http://${cell}.${UNIT_HOST}:${port}/${rest}` : `${origin}${prefix}/${cell}/${rest}`;
   return {
@@ -98,4 +90,17 @@ export async function makeDataDir(t: ExecutionContext): Promise<string> {
   await cp(FIXTURE_CELLS, join(dataDir, 'cells'), { recursive: true });
   await mkdir(join(dataDir, 'snapshots'));
   return dataDir;
+}
+
+/** Listens on a free loopback port; the router and the server are closed with the test. */
+export async function listen(t: ExecutionContext, app: Koa, router: CellSnapshotRouter): Promise<{ origin: string; port: number }> {
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(async () => {
+    await router.close();
+    server.closeAllConnections();
+    server.close();
+  });
+  const { port } = server.address() as AddressInfo;
+  return { origin: `http://127.0.0.1:${port}`, port };
 }

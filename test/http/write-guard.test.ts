@@ -1,6 +1,4 @@
-import { once } from 'node:events';
 import { cp, mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
 import Koa from 'koa';
@@ -10,7 +8,7 @@ import { createCellSnapshotRouter } from '../../lib/router.js';
 import { ROOT_TOKEN, testAuth } from '../helpers/auth.js';
 import { wrapCells } from '../helpers/cells.js';
 import { send } from '../helpers/http.js';
-import { FIXTURE_CELLS } from '../helpers/server.js';
+import { FIXTURE_CELLS, listen } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -33,14 +31,7 @@ test("writeGuard: the host's write routes answer 409 PR409-CM-0002 while a job r
   app.use(async (ctx) => {
     ctx.body = { host: ctx.method };
   });
-  const server = app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(async () => {
-    await router.close();
-    server.closeAllConnections();
-    server.close();
-  });
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { origin } = await listen(t, app, router);
 
   t.is((await send(`${origin}/api/alice/box/file.txt`, 'PUT', { body: 'x' })).status, 200);
   t.is((await send(`${origin}/api/alice/__export`, 'POST', { headers, body: '{"Name":"guarded"}' })).status, 202);
