@@ -44,7 +44,7 @@ const server = app.listen(0, '127.0.0.1', async () => {
   }
   const zip = await fetch(base + '/alice/__snapshot/packed.zip', { headers });
   const host = await (await fetch(base + '/elsewhere')).text();
-  const contract = Object.keys(await import('koa-cell-snapshot/contract')).sort().join(',');
+  const contract = /*CONTRACT*/ '';
   console.log(JSON.stringify({ post: post.status, status, zip: zip.status, bytes: (await zip.arrayBuffer()).byteLength, host, error: new PersoniumError('PR404-DV-0003').status, contract }));
   await router.close();
   server.close();
@@ -64,7 +64,9 @@ test('npm pack → install into a fresh project → JavaScript and TypeScript ho
     cwd: project,
     maxBuffer: 16 * 2 ** 20,
   });
-  await writeFile(join(project, 'app.mjs'), APP);
+  // The JavaScript host also loads the contract suites (a TypeScript user of them has ava's types).
+  const contractKeys = "Object.keys(await import('koa-cell-snapshot/contract')).sort().join(',')";
+  await writeFile(join(project, 'app.mjs'), APP.replace("/*CONTRACT*/ ''", contractKeys));
   await writeFile(join(project, 'app.ts'), APP);
   await writeFile(
     join(project, 'tsconfig.json'),
@@ -84,7 +86,8 @@ test('npm pack → install into a fresh project → JavaScript and TypeScript ho
     await cp(join(project, 'node_modules/koa-cell-snapshot/fixtures/cells'), join(data, 'cells'), { recursive: true });
     const { stdout } = await run(process.execPath, [...loader, join(project, file), data], { cwd: project, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
     const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
-    t.like(result, { post: 202, status: 'ready', zip: 200, host: 'host route', error: 404, contract: 'cellDataSourceContract,jobStoreContract,snapshotStoreContract' }, file);
+    t.like(result, { post: 202, status: 'ready', zip: 200, host: 'host route', error: 404 }, file);
+    if (file === 'app.mjs') t.is(result['contract'], 'cellDataSourceContract,jobStoreContract,snapshotStoreContract');
     t.true(Number(result['bytes']) > 1000, file);
   }
 });
