@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONTENT_NAME, PMETA_NAME } from '../../snapshot/format.js';
 import type { DavMeta } from '../../types.js';
@@ -23,23 +24,36 @@ export interface DavEntry {
   readonly contentSize?: number;
 }
 
-/** The names of the child resource folders of `dir`, sorted by code unit. */
-async function childNames(dir: string, isRoot: boolean): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const names: string[] = [];
-  for (const entry of entries) {
-    if (!entry.isDirectory()) continue;
-    if (isRoot && PRIVATE_ROOT_DIRS.includes(entry.name)) continue;
-    names.push(entry.name);
+/** One folder of the tree, read with a single `readdir`. */
+interface Folder {
+  /** Whether it holds a regular `.pmeta` file (it is a resource). */
+  readonly isResource: boolean;
+  /** Whether it holds a regular `content` file. */
+  readonly hasContent: boolean;
+  /** Its child folders, sorted by code unit. */
+  readonly children: string[];
+}
+
+/** Reads one folder: one `readdir` tells its files and its child folders (links are neither). */
+async function readFolder(dir: string, isRoot: boolean): Promise<Folder> {
+  let isResource = false;
+  let hasContent = false;
+  const children: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) {
+      if (!(isRoot && PRIVATE_ROOT_DIRS.includes(entry.name))) children.push(entry.name);
+    } else if (entry.isFile()) {
+      if (entry.name === PMETA_NAME) isResource = true;
+      else if (entry.name === CONTENT_NAME) hasContent = true;
+    }
   }
-  return names.sort();
+  return { isResource, hasContent, children: children.sort() };
 }
 
 /** Describes one resource folder: its path, and the size of its content if it has one. */
-async function entry(path: string, dir: string): Promise<DavEntry> {
-  const contentPath = join(dir, CONTENT_NAME);
-  if ((await pathKind(contentPath)) !== 'file') return { path, dir };
-  const { size } = await stat(contentPath);
+async function entry(path: string, dir: string, folder: Folder): Promise<DavEntry> {
+  if (!folder.hasContent) return { path, dir };
+  const { size } = await lstat(join(dir, CONTENT_NAME));
   return { path, dir, contentSize: size };
 }
 
@@ -48,18 +62,16 @@ async function entry(path: string, dir: string): Promise<DavEntry> {
  * with siblings sorted. A folder is a resource when it holds a `.pmeta` file; a folder without one is
  * an intermediate folder: not yielded, but walked (as the snapshot reader treats a folder of
  * `20_webdav/` without `.pmeta`). A cell without a `dav/` folder has no resources. Checks `signal`
- * before every folder.
+ * before every folder. Each folder costs one `readdir` (plus one `lstat` for a file's size).
  */
 export async function* walkDav(cellDir: string, signal: AbortSignal): AsyncGenerator<DavEntry> {
   const rootDir = join(cellDir, DAV_DIR);
   signal.throwIfAborted();
   if ((await pathKind(rootDir)) !== 'directory') return;
-  const visit = async (path: string, dir: string): Promise<DavEntry | undefined> =>
-    (await pathKind(join(dir, PMETA_NAME))) === 'file' ? await entry(path, dir) : undefined;
-  const root = await visit('', rootDir);
-  if (root !== undefined) yield root;
+  const rootFolder = await readFolder(rootDir, true);
+  if (rootFolder.isResource) yield await entry('', rootDir, rootFolder);
   const stack: { path: string; dir: string; names: string[]; next: number }[] = [
-    { path: '', dir: rootDir, names: await childNames(rootDir, true), next: 0 },
+    { path: '', dir: rootDir, names: rootFolder.children, next: 0 },
   ];
   for (;;) {
     const top = stack[stack.length - 1];
@@ -72,9 +84,9 @@ export async function* walkDav(cellDir: string, signal: AbortSignal): AsyncGener
     signal.throwIfAborted();
     const path = top.path === '' ? name : `${top.path}/${name}`;
     const dir = join(top.dir, name);
-    const found = await visit(path, dir);
-    if (found !== undefined) yield found;
-    stack.push({ path, dir, names: await childNames(dir, false), next: 0 });
+    const folder = await readFolder(dir, false);
+    if (folder.isResource) yield await entry(path, dir, folder);
+    stack.push({ path, dir, names: folder.children, next: 0 });
   }
 }
 
@@ -83,16 +95,47 @@ export async function* walkDav(cellDir: string, signal: AbortSignal): AsyncGener
  * object. `path` names the resource in errors.
  */
 export async function readMeta(dir: string, path: string, maxBytes: number): Promise<DavMeta> {
-  const file = join(dir, PMETA_NAME);
-  if ((await pathKind(file)) !== 'file') throw new Error(`WebDAV resource [${path}] has no ${PMETA_NAME}`);
-  const { size } = await stat(file);
-  if (size > maxBytes) throw new Error(`${PMETA_NAME} of WebDAV resource [${path}] is larger than ${maxBytes} bytes`);
+  let handle: FileHandle;
+  try {
+    handle = await open(join(dir, PMETA_NAME), constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    throw new Error(`WebDAV resource [${path}] has no ${PMETA_NAME}`);
+  }
+  let text: string;
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new Error(`WebDAV resource [${path}] has no ${PMETA_NAME}`);
+    if (info.size > maxBytes) throw new Error(`${PMETA_NAME} of WebDAV resource [${path}] is larger than ${maxBytes} bytes`);
+    text = await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
   let value: unknown;
   try {
-    value = JSON.parse(await readFile(file, 'utf8'));
+    value = JSON.parse(text);
   } catch {
     throw new Error(`${PMETA_NAME} of WebDAV resource [${path}] is not valid JSON`);
   }
   if (!isJsonObject(value)) throw new Error(`${PMETA_NAME} of WebDAV resource [${path}] is not a JSON object`);
   return value;
+}
+
+/**
+ * Reads the first `size` bytes of a resource's `content` (a small file, whole), never through a
+ * symbolic link. Resolves to fewer bytes if the file is shorter than `size`.
+ */
+export async function readSmallContent(dir: string, size: number): Promise<Buffer> {
+  const handle = await open(join(dir, CONTENT_NAME), constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const buffer = Buffer.alloc(size);
+    let filled = 0;
+    while (filled < size) {
+      const { bytesRead } = await handle.read(buffer, filled, size - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return filled === size ? buffer : buffer.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
 }
