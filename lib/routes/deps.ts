@@ -1,4 +1,5 @@
 /** What the route handlers share. */
+import type { Context } from 'koa';
 import type { JobRunner } from '../jobs/runner.js';
 import type { ResolvedOptions } from '../options.js';
 
@@ -9,5 +10,5 @@ export interface RouteDeps {
   /** The job runner. */
   readonly runner: JobRunner;
   /** Reads a JSON object body (`undefined` when empty). */
-  readonly readJsonBody: (ctx: import('koa').Context) => Promise<Record<string, unknown> | undefined>;
+  readonly readJsonBody: (ctx: Context) => Promise<Record<string, unknown> | undefined>;
 }
