@@ -4,6 +4,7 @@ export { PersoniumError, ERROR_CODES, errorBody, isPersoniumError, type ErrorBod
 export { DEFAULT_LIMITS, DEFAULT_LEASE } from './options.js';
 export type * from './types.js';
 export { FsCellDataSource, type FsCellDataSourceOptions } from './adapters/fs/cell-data-source.js';
+export type { FsImportTransaction } from './adapters/fs/import-transaction.js';
 export { FsSnapshotStore, type FsSnapshotStoreOptions } from './adapters/fs/snapshot-store.js';
 export { FsJobStore, type FsJobStoreOptions } from './adapters/fs/job-store.js';
 export { MemoryJobStore, type MemoryJobStoreOptions } from './adapters/memory/job-store.js';

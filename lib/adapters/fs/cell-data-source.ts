@@ -8,10 +8,10 @@ import type { Stats } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PersoniumError } from '../../errors.js';
-import type { CellDataSource, CellInfo, ExportView, ImportTransaction, ODataRecord } from '../../types.js';
+import type { CellDataSource, CellInfo, ExportView, ODataRecord } from '../../types.js';
 import { CELL_FILE, isValidCellName } from './cell-layout.js';
 import { openFsExportView } from './export-view.js';
-import { beginFsImport } from './import-transaction.js';
+import { type FsImportTransaction, beginFsImport } from './import-transaction.js';
 import { isJsonObject, parseRecord } from './lines.js';
 import { recoverRoot, whenUnlocked } from './swap.js';
 
@@ -128,7 +128,7 @@ export class FsCellDataSource implements CellDataSource {
   }
 
   /** {@inheritDoc CellDataSource.beginImport} */
-  async beginImport(cell: CellInfo, signal: AbortSignal): Promise<ImportTransaction> {
+  async beginImport(cell: CellInfo, signal: AbortSignal): Promise<FsImportTransaction> {
     signal.throwIfAborted();
     await this.recover();
     // Leftovers of an import whose process died since (another instance on this root) go too.

@@ -25,6 +25,15 @@ import {
 import { isJsonObject, recordProblem } from './lines.js';
 import { claimPath, commitSwap, newSwapId, releasePath, withCellLock } from './swap.js';
 
+/** The import transaction of `FsCellDataSource`. */
+export interface FsImportTransaction extends ImportTransaction {
+  /**
+   * Waits until every staged resource is on disk (small ones are written in the background);
+   * rejects with the first write failure. `commit` does this itself.
+   */
+  flush(): Promise<void>;
+}
+
 /** Options of {@link beginFsImport}. */
 export interface FsImportOptions {
   /** The data source's root. */
@@ -42,6 +51,10 @@ export interface FsImportOptions {
 
 /** Bytes of `.pjson` text gathered before one write. */
 const BATCH_CHARS = 64 * 1024;
+/** Content up to this many bytes is read whole and written in the background. */
+const SMALL_CONTENT_BYTES = 64 * 1024;
+/** Background writes of small resources in flight at most. */
+const WRITE_CONCURRENCY = 16;
 
 /** Whether an error is "already exists". */
 function isExists(error: unknown): boolean {
@@ -49,7 +62,7 @@ function isExists(error: unknown): boolean {
 }
 
 /** Begins an import: creates and claims the staging directory. */
-export async function beginFsImport(options: FsImportOptions): Promise<ImportTransaction> {
+export async function beginFsImport(options: FsImportOptions): Promise<FsImportTransaction> {
   const { root, cell, signal, checkTarget } = options;
   signal.throwIfAborted();
   const id = newSwapId();
@@ -107,22 +120,88 @@ export async function beginFsImport(options: FsImportOptions): Promise<ImportTra
     await pipeline(text(), createWriteStream(join(staging, name), { flags: 'wx' }), { signal });
   };
 
+  // Small resources (metadata and content up to SMALL_CONTENT_BYTES) are written in the background,
+  // a bounded number at once: their bytes are already read and verified, and a cell of many small
+  // files would otherwise wait for every file-system call in turn. Any failure fails the import at
+  // the next putDav or at commit.
+  const pending = new Set<Promise<void>>();
+  /** Resources staged so far (a resource staged twice is refused at once, not by a later write). */
+  const stagedPaths = new Set<string>();
+  /** The staged resources that are files (nothing may be staged inside them). */
+  const filePaths = new Set<string>();
+  let backgroundError: unknown;
+  const throwBackgroundError = (): void => {
+    if (backgroundError !== undefined) throw backgroundError;
+  };
+  const inBackground = async (work: () => Promise<void>): Promise<void> => {
+    while (pending.size >= WRITE_CONCURRENCY) await Promise.race(pending);
+    throwBackgroundError();
+    const task: Promise<void> = work()
+      .catch((error: unknown) => {
+        backgroundError ??= error;
+      })
+      .finally(() => pending.delete(task));
+    pending.add(task);
+  };
+  const settle = async (): Promise<void> => {
+    while (pending.size > 0) await Promise.all(pending);
+  };
+  const flush = async (): Promise<void> => {
+    await settle();
+    throwBackgroundError();
+  };
+  const writeMeta = async (dir: string, node: DavImportNode): Promise<void> => {
+    try {
+      await writeFile(join(dir, PMETA_NAME), JSON.stringify(node.meta), { flag: 'wx', signal });
+    } catch (error) {
+      if (isExists(error)) throw new PersoniumError('PR400-SN-0002', [davFolder(node.path) + PMETA_NAME], { cause: error });
+      throw error;
+    }
+  };
+
   const putDav = async (node: DavImportNode): Promise<void> => {
     try {
       checkOpen();
+      throwBackgroundError();
       checkDavPath(node.path);
       if (!isJsonObject(node.meta)) throw new TypeError(`Metadata of WebDAV resource [${node.path}] is not an object`);
+      if (stagedPaths.has(node.path)) throw new PersoniumError('PR400-SN-0002', [davFolder(node.path) + PMETA_NAME]);
+      const parent = node.path.slice(0, Math.max(0, node.path.lastIndexOf('/')));
+      if (node.path !== '' && filePaths.has(parent)) {
+        throw new PersoniumError('PR400-SN-0002', [`${davFolder(node.path)} is inside the file ${davFolder(parent)}`]);
+      }
+      stagedPaths.add(node.path);
+      if (node.content !== undefined) filePaths.add(node.path);
       const dir = davDir(staging, node.path);
       await mkdir(dir, { recursive: true });
-      try {
-        await writeFile(join(dir, PMETA_NAME), JSON.stringify(node.meta), { flag: 'wx', signal });
-      } catch (error) {
-        if (isExists(error)) throw new PersoniumError('PR400-SN-0002', [davFolder(node.path) + PMETA_NAME], { cause: error });
-        throw error;
+      const content = node.content;
+      if (content === undefined) {
+        await inBackground(() => writeMeta(dir, node));
+        return;
       }
-      if (node.content !== undefined) {
-        await pipeline(node.content, createWriteStream(join(dir, CONTENT_NAME), { flags: 'wx' }), { signal });
+      const iterator = content[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const head: Buffer[] = [];
+      let headBytes = 0;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done === true) {
+          const bytes = Buffer.concat(head, headBytes);
+          await inBackground(async () => {
+            await writeMeta(dir, node);
+            await writeFile(join(dir, CONTENT_NAME), bytes, { flag: 'wx', signal });
+          });
+          return;
+        }
+        head.push(next.value);
+        headBytes += next.value.length;
+        if (headBytes > SMALL_CONTENT_BYTES) break;
       }
+      await writeMeta(dir, node);
+      async function* rest(): AsyncGenerator<Buffer> {
+        yield* head;
+        for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
+      }
+      await pipeline(rest(), createWriteStream(join(dir, CONTENT_NAME), { flags: 'wx' }), { signal });
     } catch (error) {
       if (node.content !== undefined && !node.content.destroyed) node.content.destroy();
       throw error;
@@ -141,6 +220,8 @@ export async function beginFsImport(options: FsImportOptions): Promise<ImportTra
   };
 
   const commit = async (): Promise<void> => {
+    checkOpen();
+    await flush();
     checkOpen();
     if (!cellRecordStaged) throw new Error('No cell record was staged');
     state = 'committing';
@@ -163,11 +244,12 @@ export async function beginFsImport(options: FsImportOptions): Promise<ImportTra
     if (state === 'committing') throw new Error('The import transaction is committing');
     state = 'done';
     try {
+      await settle();
       await rm(staging, { recursive: true, force: true });
     } finally {
       releasePath(staging);
     }
   };
 
-  return { putCellRecord, putRecords, putDav, commit, rollback };
+  return { putCellRecord, putRecords, putDav, flush, commit, rollback };
 }

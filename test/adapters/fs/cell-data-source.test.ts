@@ -48,6 +48,7 @@ async function stageAliceIntoBob(root: string): Promise<string> {
   const tx = await source.beginImport(bob, new AbortController().signal);
   try {
     await stageView(view, tx, bob);
+    await tx.flush();
   } finally {
     await view.close();
   }
