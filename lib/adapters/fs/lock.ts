@@ -13,6 +13,7 @@
  */
 import { mkdir, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { KeyedQueue } from '../../util/keyed-queue.js';
 import { errorCode, randomId } from './store-files.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -32,8 +33,8 @@ export const DEFAULT_LOCK_STALE_MS = 10_000;
 /** The default of {@link FileLockOptions.timeoutMs}. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 
-/** Per lock path, the tail of the in-process queue. Module-wide, so separate store instances share it. */
-const queues = new Map<string, Promise<void>>();
+/** The in-process queues, per lock path. Module-wide, so separate store instances share them. */
+const queue = new KeyedQueue();
 
 /** Removes a directory, ignoring a missing one. */
 async function removeDir(path: string): Promise<void> {
@@ -141,15 +142,7 @@ async function release(path: string, owner: string): Promise<void> {
 export async function withFileLock<T>(path: string, fn: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
   const staleMs = options.staleMs ?? DEFAULT_LOCK_STALE_MS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
-  const previous = queues.get(path) ?? Promise.resolve();
-  let done!: () => void;
-  const mine = new Promise<void>((resolve) => {
-    done = resolve;
-  });
-  const tail = previous.then(() => mine);
-  queues.set(path, tail);
-  await previous;
-  try {
+  return queue.run(path, async () => {
     const owner = await acquire(path, staleMs, timeoutMs);
     const refresh = setInterval(() => {
       const now = new Date();
@@ -162,8 +155,5 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, option
       clearInterval(refresh);
       await release(path, owner);
     }
-  } finally {
-    done();
-    if (queues.get(path) === tail) queues.delete(path);
-  }
+  });
 }

@@ -40,6 +40,7 @@ import {
   pathKind,
   stagingName,
 } from './cell-layout.js';
+import { KeyedQueue } from '../../util/keyed-queue.js';
 import { isJsonObject } from './lines.js';
 
 /** The content of a commit journal. */
@@ -70,36 +71,20 @@ export function isClaimed(path: string): boolean {
   return claimed.has(path);
 }
 
-/** Tails of the per-cell lock queues of this process, keyed by live cell directory. */
-const locks = new Map<string, Promise<void>>();
+/** The per-cell lock queues of this process, keyed by live cell directory. */
+const cellQueue = new KeyedQueue();
 
 /**
  * Runs `fn` while holding the in-process lock of one cell directory (commits of one cell run one at
  * a time, and readers can wait for a commit with {@link whenUnlocked}).
  */
-export async function withCellLock<T>(cellDir: string, fn: () => Promise<T>): Promise<T> {
-  const previous = locks.get(cellDir) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const tail = previous.then(() => mine);
-  locks.set(cellDir, tail);
-  await previous;
-  try {
-    return await fn();
-  } finally {
-    release();
-    if (locks.get(cellDir) === tail) locks.delete(cellDir);
-  }
+export function withCellLock<T>(cellDir: string, fn: () => Promise<T>): Promise<T> {
+  return cellQueue.run(cellDir, fn);
 }
 
 /** Resolves once no commit of this process holds the cell directory's lock. */
-export async function whenUnlocked(cellDir: string): Promise<void> {
-  for (let tail = locks.get(cellDir); tail !== undefined; tail = locks.get(cellDir)) {
-    await tail;
-    if (locks.get(cellDir) === tail) return;
-  }
+export function whenUnlocked(cellDir: string): Promise<void> {
+  return cellQueue.idle(cellDir);
 }
 
 /**
