@@ -5,7 +5,7 @@
  */
 import parseRange from 'range-parser';
 import type { ByteRange, SnapshotInfo } from '../types.js';
-import { noneMatchHits, opaqueOf, parseEntityTags } from './etags.js';
+import { noneMatchHits } from './etags.js';
 
 /** Parses an HTTP-date (IMF-fixdate and the obsolete forms `Date.parse` accepts); `undefined` if invalid. */
 export function parseHttpDate(value: string | undefined): number | undefined {

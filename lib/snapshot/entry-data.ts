@@ -1,0 +1,149 @@
+/** Reading one entry's data, checked: small entries whole through the block cache, others streamed. */
+import { createHash } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import { crc32, inflateRawSync } from 'node:zlib';
+import type { ZipFile } from 'yauzl';
+import { PersoniumError } from '../errors.js';
+import { BLOCK_SIZE, type SourceReader } from './block-reader.js';
+import { type EntryInfo, LOCAL_HEADER_SIZE, ONE_MIB, describe, unsafe } from './central-directory.js';
+import { type Expectation, VerifyingStream, dataError } from './verifying-stream.js';
+
+/** What every entry read shares. */
+export interface OpenContext {
+  readonly zipfile: ZipFile;
+  readonly source: SourceReader;
+  readonly onBytes: ((n: number) => void) | undefined;
+  /** The verified streams still open, destroyed on close or abort. */
+  readonly live: Set<Readable>;
+}
+
+export function noop(): void {
+  // Errors are seen by whoever consumes the stream.
+}
+
+export function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+/** Entries this small are read through the block cache and inflated in one call, without a stream. */
+export const SMALL_COMPRESSED = BLOCK_SIZE;
+export const SMALL_UNCOMPRESSED = ONE_MIB;
+
+export function isSmall(info: EntryInfo): boolean {
+  return info.compressedSize <= SMALL_COMPRESSED && info.uncompressedSize <= SMALL_UNCOMPRESSED;
+}
+
+/**
+ * Reads an entry's local header (through the cache), checks that it names the entry and that its
+ * data stays before the next entry, and resolves to where the data starts.
+ */
+export async function locate(ctx: OpenContext, info: EntryInfo): Promise<number> {
+  const header = await ctx.source.bytes(info.offset, LOCAL_HEADER_SIZE + info.nameLength);
+  if (header.length < LOCAL_HEADER_SIZE || header.readUInt32LE(0) !== 0x04034b50) {
+    throw new PersoniumError('PR400-SN-0003', [info.name]);
+  }
+  const nameLength = header.readUInt16LE(26);
+  const extraLength = header.readUInt16LE(28);
+  if (nameLength !== info.nameLength || !header.subarray(LOCAL_HEADER_SIZE).equals(Buffer.from(info.name, 'utf8'))) {
+    throw unsafe(`the local header of ${describe(info.name)} names another entry`);
+  }
+  const dataStart = info.offset + LOCAL_HEADER_SIZE + nameLength + extraLength;
+  if (dataStart + info.compressedSize > info.boundary) {
+    throw unsafe(`entry ${describe(info.name)} overlaps the next entry`);
+  }
+  return dataStart;
+}
+
+/** Checks whole bytes against an expectation; `PR400-SN-0003` when they differ. */
+export function checkBytes(bytes: Buffer, expected: Expectation, digest: string | undefined): void {
+  const ok =
+    bytes.length === expected.size &&
+    crc32(bytes) === expected.crc32 >>> 0 &&
+    (expected.integritySize === undefined || expected.integritySize === bytes.length) &&
+    (expected.sha256 === undefined || expected.sha256 === digest);
+  if (!ok) throw new PersoniumError('PR400-SN-0003', [expected.path]);
+}
+
+/** Reads and checks a small entry whole, inflating it in one bounded call. */
+export async function fetchSmall(ctx: OpenContext, info: EntryInfo, expected: Expectation, hashAlways: boolean): Promise<{ bytes: Buffer; digest: string | undefined }> {
+  const dataStart = await locate(ctx, info);
+  const raw = await ctx.source.bytes(dataStart, info.compressedSize);
+  if (raw.length !== info.compressedSize) throw new PersoniumError('PR400-SN-0003', [info.name]);
+  let bytes: Buffer;
+  if (info.method === 8) {
+    try {
+      bytes = inflateRawSync(raw, { maxOutputLength: Math.max(1, expected.size) });
+    } catch (error) {
+      throw new PersoniumError('PR400-SN-0003', [info.name], { cause: error });
+    }
+  } else {
+    bytes = raw;
+  }
+  const digest = expected.sha256 !== undefined || hashAlways ? createHash('sha256').update(bytes).digest('hex') : undefined;
+  checkBytes(bytes, expected, digest);
+  ctx.onBytes?.(bytes.length);
+  return { bytes, digest };
+}
+
+/**
+ * Opens the verified stream of one entry. A small entry is read and checked whole first, and its
+ * stream errors with the check's failure; a larger one streams through yauzl (inflating it when
+ * deflated) and a {@link VerifyingStream}.
+ */
+export async function openVerified(ctx: OpenContext, info: EntryInfo, expected: Expectation): Promise<Readable> {
+  if (isSmall(info)) {
+    const stream = new PassThrough();
+    // The consumer may attach its listeners later: a failure must not be an uncaught 'error' meanwhile.
+    stream.on('error', noop);
+    ctx.live.add(stream);
+    stream.once('close', () => ctx.live.delete(stream));
+    fetchSmall(ctx, info, expected, false).then(
+      ({ bytes }) => stream.end(bytes),
+      (error: unknown) => stream.destroy(asError(error)),
+    );
+    return stream;
+  }
+  const dataStart = await locate(ctx, info);
+  const raw = await new Promise<Readable>((resolve, reject) => {
+    ctx.zipfile.openReadStreamLowLevel(
+      dataStart,
+      info.compressedSize,
+      0,
+      info.compressedSize,
+      info.method === 8,
+      info.uncompressedSize,
+      (error, stream) => (error ? reject(dataError(error, info.name)) : resolve(stream)),
+    );
+  });
+  const verifier = new VerifyingStream(expected, ctx.onBytes);
+  verifier.on('error', noop);
+  ctx.live.add(verifier);
+  raw.on('error', (error: unknown) => verifier.destroy(asError(dataError(error, info.name))));
+  verifier.once('close', () => {
+    ctx.live.delete(verifier);
+    raw.unpipe(verifier);
+    raw.destroy();
+  });
+  raw.pipe(verifier);
+  return verifier;
+}
+
+/** Reads a whole entry, checked. */
+export async function readWhole(ctx: OpenContext, info: EntryInfo, expected: Expectation, hashAlways = false): Promise<{ bytes: Buffer; digest: string | undefined }> {
+  if (isSmall(info)) return fetchSmall(ctx, info, expected, hashAlways);
+  const stream = await openVerified(ctx, info, expected);
+  const hash = hashAlways || expected.sha256 !== undefined ? createHash('sha256') : undefined;
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    parts.push(chunk);
+    length += chunk.length;
+    hash?.update(chunk);
+  }
+  return { bytes: Buffer.concat(parts, length), digest: hash?.digest('hex') };
+}
+
+/** CRC-32 and size only: what the central directory promises. */
+export function crcOnly(info: EntryInfo): Expectation {
+  return { path: info.name, size: info.uncompressedSize, crc32: info.crc32 };
+}

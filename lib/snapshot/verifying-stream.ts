@@ -1,0 +1,73 @@
+/** Verification of entry data while it streams: size, CRC-32 and, when promised, SHA-256. */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { crc32 } from 'node:zlib';
+import { PersoniumError, isPersoniumError } from '../errors.js';
+
+
+/** What the bytes of one entry must be. */
+export interface Expectation {
+  readonly path: string;
+  readonly size: number;
+  readonly crc32: number;
+  readonly sha256?: string | undefined;
+  readonly integritySize?: number | undefined;
+}
+
+/** A pass-through that checks size, CRC-32 and (optionally) SHA-256, failing with `PR400-SN-0003`. */
+export class VerifyingStream extends Transform {
+  private crc = 0;
+  private size = 0;
+  private readonly hash: Hash | undefined;
+
+  constructor(
+    private readonly expected: Expectation,
+    private readonly onBytes: ((n: number) => void) | undefined,
+  ) {
+    super();
+    this.hash = expected.sha256 !== undefined ? createHash('sha256') : undefined;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.expected.size) {
+      callback(new PersoniumError('PR400-SN-0003', [this.expected.path]));
+      return;
+    }
+    this.crc = crc32(chunk, this.crc);
+    this.hash?.update(chunk);
+    if (this.onBytes !== undefined) {
+      try {
+        this.onBytes(chunk.length);
+      } catch (error) {
+        callback(error as Error);
+        return;
+      }
+    }
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const { expected } = this;
+    const digest = this.hash?.digest('hex');
+    const ok =
+      this.size === expected.size &&
+      this.crc === expected.crc32 >>> 0 &&
+      (expected.integritySize === undefined || expected.integritySize === this.size) &&
+      (expected.sha256 === undefined || expected.sha256 === digest);
+    callback(ok ? null : new PersoniumError('PR400-SN-0003', [expected.path]));
+  }
+}
+
+/** Maps an error of yauzl's data stream to the reader's vocabulary. */
+export function dataError(error: unknown, path: string): unknown {
+  if (isPersoniumError(error)) return error;
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // zlib errors (corrupt deflate data) and yauzl's byte-count assertions (sizes that lie).
+    if ((typeof code === 'string' && code.startsWith('Z_')) || /bytes in the stream/.test(error.message)) {
+      return new PersoniumError('PR400-SN-0003', [path], { cause: error });
+    }
+  }
+  return error;
+}
