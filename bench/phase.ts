@@ -10,8 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
 import { FsCellDataSource } from '../lib/adapters/fs/cell-data-source.js';
-import { importWork } from '../lib/jobs/import-job.js';
-import type { JobHandle } from '../lib/jobs/runner.js';
+import { importSnapshot } from '../lib/jobs/import-job.js';
 import { openSnapshot } from '../lib/snapshot/reader.js';
 import { fileSource } from '../lib/snapshot/source.js';
 import { verifySnapshot } from '../lib/snapshot/verify.js';
@@ -42,13 +41,7 @@ if (phase === 'write') {
   const [root = '', name = '', zip = ''] = args;
   const { cells, cell } = await cellOf(root, name);
   const reader = await openSnapshot(await fileSource(zip));
-  const handle: JobHandle = {
-    record: { cellId: cell.id, kind: 'import', name: 'bench', requestKey: 'bench', subject: null, token: 't', startedAt: '', progress: 0, leaseExpiresAt: 0, cancelRequested: false },
-    signal,
-    setProgress: () => {},
-    confirmLease: async () => {},
-  };
-  await importWork({ cells, cell, reader, attach: () => {}, onError: (e) => console.error(e) })(handle);
+  await importSnapshot({ cells, cell, reader, signal, onError: (e) => console.error(e) });
 } else {
   throw new Error(`unknown phase ${String(phase)}`);
 }

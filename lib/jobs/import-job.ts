@@ -27,7 +27,50 @@ async function putLevel(tx: ImportTransaction, reader: SnapshotReader, cellId: s
   }
 }
 
-/** The import's work function for the runner. */
+/** What {@link importSnapshot} needs. */
+export interface ImportSnapshotOptions {
+  readonly cells: CellDataSource;
+  readonly cell: CellInfo;
+  /** The opened, vetted snapshot; closed when the import ends. */
+  readonly reader: SnapshotReader;
+  /** Aborts the import (it rolls back). */
+  readonly signal: AbortSignal;
+  /** Called after each WebDAV resource was staged. */
+  readonly onDavNode?: () => void;
+  /** Called once everything is staged, just before the commit; a rejection rolls back. */
+  readonly beforeCommit?: () => Promise<void>;
+  /** Receives failures of the rollback and of closing the reader. */
+  readonly onError: (error: unknown) => void;
+}
+
+/**
+ * Streams an opened snapshot into the cell's import transaction, with the target's identity, and
+ * commits only after every entry was read, verified and staged; rolls back on any failure.
+ */
+export async function importSnapshot({ cells, cell, reader, signal, onDavNode, beforeCommit, onError }: ImportSnapshotOptions): Promise<void> {
+  try {
+    const tx = await cells.beginImport(cell, signal);
+    try {
+      await tx.putCellRecord(retargetCellRecord(await reader.cellRecord(), cell));
+      await putLevel(tx, reader, cell.id, 'cell');
+      for await (const node of reader.dav()) {
+        signal.throwIfAborted();
+        await tx.putDav(node);
+        onDavNode?.();
+      }
+      await putLevel(tx, reader, cell.id, 'box');
+      await beforeCommit?.();
+      await tx.commit();
+    } catch (error) {
+      await tx.rollback().catch(onError);
+      throw error;
+    }
+  } finally {
+    await reader.close().catch(onError);
+  }
+}
+
+/** The import's work function for the runner: {@link importSnapshot} with progress and the lease. */
 export function importWork({ cells, cell, reader, attach, onError }: ImportJobOptions): JobWork {
   return async (job) => {
     const { totals } = reader;
@@ -37,25 +80,16 @@ export function importWork({ cells, cell, reader, attach, onError }: ImportJobOp
       done.bytes += n;
       job.setProgress(progress.update(done));
     });
-    try {
-      const tx = await cells.beginImport(cell, job.signal);
-      try {
-        await tx.putCellRecord(retargetCellRecord(await reader.cellRecord(), cell));
-        await putLevel(tx, reader, cell.id, 'cell');
-        for await (const node of reader.dav()) {
-          job.signal.throwIfAborted();
-          await tx.putDav(node);
-          done.davNodes += 1;
-        }
-        await putLevel(tx, reader, cell.id, 'box');
-        await job.confirmLease();
-        await tx.commit();
-      } catch (error) {
-        await tx.rollback().catch(onError);
-        throw error;
-      }
-    } finally {
-      await reader.close().catch(onError);
-    }
+    await importSnapshot({
+      cells,
+      cell,
+      reader,
+      signal: job.signal,
+      onDavNode: () => {
+        done.davNodes += 1;
+      },
+      beforeCommit: () => job.confirmLease(),
+      onError,
+    });
   };
 }

@@ -13,7 +13,7 @@ import type { RandomAccessSource } from './source.js';
 /** Size of a cache block, and the largest read served from the cache. */
 export const BLOCK_SIZE = 64 * 1024;
 /** Blocks kept in the LRU cache. */
-export const CACHE_BLOCKS = 16;
+const CACHE_BLOCKS = 16;
 
 export async function collect(stream: Readable, max: number): Promise<Buffer> {
   const parts: Buffer[] = [];

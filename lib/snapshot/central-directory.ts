@@ -50,11 +50,11 @@ export const ONE_MIB = 2 ** 20;
 export const EXPANSION_FLOOR = 2 ** 30;
 export const MANIFEST_MAX_BYTES = ONE_MIB;
 export const LOCAL_HEADER_SIZE = 30;
-export const TYPE_MASK = 0o170000;
-export const TYPE_SYMLINK = 0o120000;
-export const TYPE_FILE = 0o100000;
-export const TYPE_DIR = 0o040000;
-export const PARAM_MAX = 160;
+const TYPE_MASK = 0o170000;
+const TYPE_SYMLINK = 0o120000;
+const TYPE_FILE = 0o100000;
+const TYPE_DIR = 0o040000;
+const PARAM_MAX = 160;
 
 export function unsafe(reason: string, cause?: unknown): PersoniumError {
   return new PersoniumError('PR400-SN-0002', [reason], cause === undefined ? {} : { cause });
@@ -70,7 +70,7 @@ export function describe(name: string): string {
 }
 
 /** Why an entry name is unsafe, or `undefined`. `name` has its trailing `/` (directory) removed. */
-export function badName(name: string): string | undefined {
+function badName(name: string): string | undefined {
   if (name === '') return 'empty entry name';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(name)) return `control character in entry name ${describe(name)}`;
@@ -98,10 +98,10 @@ export function compareDavPaths(a: string, b: string): number {
   return a.length - b.length;
 }
 
-export const KNOWN_ODATA: ReadonlyMap<string, ODataType> = new Map(ODATA_FILES.map((f) => [f.path, f.type]));
+const KNOWN_ODATA: ReadonlyMap<string, ODataType> = new Map(ODATA_FILES.map((f) => [f.path, f.type]));
 
 /** Whether an entry belongs to the layout the reader reads. */
-export function isKnown(name: string): boolean {
+function isKnown(name: string): boolean {
   if (name === MANIFEST_PATH || name === CELL_PATH || name === INTEGRITY_PATH || KNOWN_ODATA.has(name)) return true;
   if (!name.startsWith(WEBDAV_DIR)) return false;
   const base = name.slice(name.lastIndexOf('/') + 1);
@@ -125,7 +125,7 @@ export function openZip(reader: SourceReader, size: number): Promise<ZipFile> {
 }
 
 /** Maps an error yauzl raised while reading central directory records. */
-export function directoryError(error: unknown): PersoniumError {
+function directoryError(error: unknown): PersoniumError {
   if (isPersoniumError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (/strong encryption/.test(message)) return unsafe('encrypted entry (strong encryption)', error);
@@ -162,7 +162,7 @@ export async function vetDirectory(zipfile: ZipFile, size: number, limits: Reade
   try {
     for await (const entry of zipfile.eachEntry()) {
       signal?.throwIfAborted();
-      const info = vetEntry(entry, limits);
+      const info = vetEntry(entry);
       uncompressedBytes += info.uncompressedSize;
       if (uncompressedBytes > limits.maxUncompressedBytes) {
         throw unsafe(`uncompressed sizes sum to over the limit of ${limits.maxUncompressedBytes} bytes`);
@@ -218,7 +218,7 @@ export async function vetDirectory(zipfile: ZipFile, size: number, limits: Reade
 }
 
 /** Vets one central directory record. */
-export function vetEntry(entry: Entry, limits: ReaderLimits): EntryInfo {
+function vetEntry(entry: Entry): EntryInfo {
   const raw = entry.fileNameRaw;
   let decoded: string;
   try {
@@ -252,7 +252,7 @@ export function vetEntry(entry: Entry, limits: ReaderLimits): EntryInfo {
 }
 
 /** Refuses entries whose local header and data could overlap another entry or the central directory. */
-export function checkOverlaps(all: EntryInfo[], directoryOffset: number): void {
+function checkOverlaps(all: EntryInfo[], directoryOffset: number): void {
   const sorted = [...all].sort((a, b) => a.offset - b.offset);
   for (let i = 0; i < sorted.length; i += 1) {
     const info = sorted[i] as EntryInfo;

@@ -26,10 +26,10 @@ export function asError(value: unknown): Error {
 }
 
 /** Entries this small are read through the block cache and inflated in one call, without a stream. */
-export const SMALL_COMPRESSED = BLOCK_SIZE;
-export const SMALL_UNCOMPRESSED = ONE_MIB;
+const SMALL_COMPRESSED = BLOCK_SIZE;
+const SMALL_UNCOMPRESSED = ONE_MIB;
 
-export function isSmall(info: EntryInfo): boolean {
+function isSmall(info: EntryInfo): boolean {
   return info.compressedSize <= SMALL_COMPRESSED && info.uncompressedSize <= SMALL_UNCOMPRESSED;
 }
 
@@ -55,7 +55,7 @@ export async function locate(ctx: OpenContext, info: EntryInfo): Promise<number>
 }
 
 /** Checks whole bytes against an expectation; `PR400-SN-0003` when they differ. */
-export function checkBytes(bytes: Buffer, expected: Expectation, digest: string | undefined): void {
+function checkBytes(bytes: Buffer, expected: Expectation, digest: string | undefined): void {
   const ok =
     bytes.length === expected.size &&
     crc32(bytes) === expected.crc32 >>> 0 &&
@@ -65,7 +65,7 @@ export function checkBytes(bytes: Buffer, expected: Expectation, digest: string 
 }
 
 /** Reads and checks a small entry whole, inflating it in one bounded call. */
-export async function fetchSmall(ctx: OpenContext, info: EntryInfo, expected: Expectation, hashAlways: boolean): Promise<{ bytes: Buffer; digest: string | undefined }> {
+async function fetchSmall(ctx: OpenContext, info: EntryInfo, expected: Expectation, hashAlways: boolean): Promise<{ bytes: Buffer; digest: string | undefined }> {
   const dataStart = await locate(ctx, info);
   const raw = await ctx.source.bytes(dataStart, info.compressedSize);
   if (raw.length !== info.compressedSize) throw new PersoniumError('PR400-SN-0003', [info.name]);

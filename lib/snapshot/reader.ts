@@ -152,16 +152,26 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Parses one record (a `.pjson` line or `00_cell.json`); `PR400-CM-0004` with the text otherwise. */
-function parseRecord(text: string): ODataRecord {
-  let value: unknown;
+/** Parses JSON text; `PR400-CM-0004` quoting the text when it is not JSON. */
+function parseJson(text: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     throw new PersoniumError('PR400-CM-0004', [clip(text)], { cause: error });
   }
+}
+
+/** Parses a JSON object; `PR400-CM-0004` quoting the text when it is not JSON or not an object. */
+function parseJsonObject(text: string): Record<string, unknown> {
+  const value = parseJson(text);
+  if (!isPlainObject(value)) throw new PersoniumError('PR400-CM-0004', [clip(text)]);
+  return value;
+}
+
+/** Parses one record (a `.pjson` line or `00_cell.json`); `PR400-CM-0004` with the text otherwise. */
+function parseRecord(text: string): ODataRecord {
+  const value = parseJsonObject(text);
   if (
-    !isPlainObject(value) ||
     typeof value['_index'] !== 'string' ||
     typeof value['_type'] !== 'string' ||
     typeof value['_id'] !== 'string' ||
@@ -230,12 +240,7 @@ class Reader implements SnapshotReader {
     const fail = (): PersoniumError => new PersoniumError('PR400-SN-0003', [INTEGRITY_PATH]);
     if (info.uncompressedSize > this.directory.integrityBound) throw unsafe(`${INTEGRITY_PATH} is too large`);
     const text = (await readWhole(this.ctx, info, crcOnly(info))).bytes.toString('utf8');
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      throw new PersoniumError('PR400-CM-0004', [clip(text)], { cause: error });
-    }
+    const value = parseJson(text);
     if (!isPlainObject(value) || value['algorithm'] !== 'sha256' || !Array.isArray(value['entries'])) throw fail();
     const seen = new Set<string>();
     for (const item of value['entries'] as unknown[]) {
@@ -374,19 +379,12 @@ class Reader implements SnapshotReader {
         if (previous !== undefined && !previous.readableEnded) previous.destroy();
         previous = undefined;
         this.check();
-        const text = (await this.readSmall(resource.pmeta)).toString('utf8');
-        let meta: unknown;
-        try {
-          meta = JSON.parse(text);
-        } catch (error) {
-          throw new PersoniumError('PR400-CM-0004', [clip(text)], { cause: error });
-        }
-        if (!isPlainObject(meta)) throw new PersoniumError('PR400-CM-0004', [clip(text)]);
+        const meta: DavMeta = parseJsonObject((await this.readSmall(resource.pmeta)).toString('utf8'));
         if (resource.content === undefined) {
-          yield { path: resource.path, meta: meta as DavMeta };
+          yield { path: resource.path, meta };
         } else {
           previous = await this.open(resource.content);
-          yield { path: resource.path, meta: meta as DavMeta, content: previous };
+          yield { path: resource.path, meta, content: previous };
         }
       }
     } finally {
@@ -422,14 +420,7 @@ class Reader implements SnapshotReader {
 
 /** Parses and checks the manifest's bytes. */
 function parseManifest(bytes: Buffer): Manifest {
-  const text = bytes.toString('utf8');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new PersoniumError('PR400-CM-0004', [clip(text)], { cause: error });
-  }
-  if (!isPlainObject(value)) throw new PersoniumError('PR400-CM-0004', [clip(text)]);
+  const value = parseJsonObject(bytes.toString('utf8'));
   const version = value['export_version'];
   if (version !== EXPORT_VERSION) {
     throw new PersoniumError('PR400-MC-0003', [version === undefined ? 'null' : clip(JSON.stringify(version))]);

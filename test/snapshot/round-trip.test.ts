@@ -12,8 +12,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { FsCellDataSource } from '../../lib/adapters/fs/cell-data-source.js';
 import { FsSnapshotStore } from '../../lib/adapters/fs/snapshot-store.js';
-import { importWork } from '../../lib/jobs/import-job.js';
-import type { JobHandle } from '../../lib/jobs/runner.js';
+import { importSnapshot } from '../../lib/jobs/import-job.js';
 import { ODATA_FILES } from '../../lib/snapshot/format.js';
 import { openSnapshot } from '../../lib/snapshot/reader.js';
 import { storeSource } from '../../lib/snapshot/source.js';
@@ -102,13 +101,7 @@ test('a 100,000-record cell with 66,000 entries (ZIP64 by count) survives export
   t.regex(stdout, /No errors detected/);
   lap('unzip -t');
 
-  const handle: JobHandle = {
-    record: { cellId: copy.id, kind: 'import', name: 'big', requestKey: 'k', subject: null, token: 't', startedAt: '', progress: 0, leaseExpiresAt: 0, cancelRequested: false },
-    signal,
-    setProgress: () => {},
-    confirmLease: async () => {},
-  };
-  await importWork({ cells, cell: copy, reader, attach: () => {}, onError: (error) => t.fail(String(error)) })(handle);
+  await importSnapshot({ cells, cell: copy, reader, signal, onError: (error) => t.fail(String(error)) });
   lap('import');
 
   const original = await digestCell(cells, 'big');
