@@ -1,5 +1,5 @@
 /** Steps 2 and 3: `X-HTTP-Method-Override` (POST only), then `X-Override` header replacement. */
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 
 /** Header names `X-Override` may never set: they would change steps already taken. */
 const PROTECTED = new Set(['x-personium-requestkey', 'x-http-method-override', 'x-override']);
@@ -34,9 +34,8 @@ export function overrideHeaders(ctx: Context): void {
   }
 }
 
-/** Steps 2 and 3 as one middleware. */
-export async function overrides(ctx: Context, next: Next): Promise<void> {
+/** Steps 2 and 3, in order. */
+export function applyOverrides(ctx: Context): void {
   overrideMethod(ctx);
   overrideHeaders(ctx);
-  await next();
 }

@@ -9,9 +9,9 @@ import type { ResolvedOptions } from '../options.js';
 import { authenticate } from './auth.js';
 import { addressCell, cellFromHost, resolveCell } from './cell.js';
 import { answerOptions, setCommonHeaders } from './cors.js';
-import { overrides } from './overrides.js';
+import { applyOverrides } from './overrides.js';
 import { respondWithError } from './render-errors.js';
-import { requestKey } from './request-key.js';
+import { applyRequestKey } from './request-key.js';
 import { type ResourceKind, initState } from './state.js';
 
 /** Handles one method of one resource, after the pipeline authorised the caller. */
@@ -34,8 +34,8 @@ export function pipeline(kind: ResourceKind, table: MethodTable, options: Resolv
   const allowed = allowedMethods(table);
 
   const steps = async (ctx: Context): Promise<void> => {
-    await requestKey(ctx, async () => {});
-    await overrides(ctx, async () => {});
+    applyRequestKey(ctx);
+    applyOverrides(ctx);
     setCommonHeaders(ctx, options);
     if (ctx.method === 'OPTIONS' && ctx.req.headers.authorization === undefined) {
       answerOptions(ctx, allowed);

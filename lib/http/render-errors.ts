@@ -2,9 +2,9 @@
 import type { Context } from 'koa';
 import { PersoniumError, isPersoniumError } from '../errors.js';
 import { type CommonHeaderOptions, setCommonHeaders } from './cors.js';
-import { getState } from './state.js';
+import { findState } from './state.js';
 
-/** Options of {@link renderErrors}. */
+/** Options of {@link respondWithError}. */
 export interface RenderErrorOptions extends CommonHeaderOptions {
   /** Receives every unexpected error. */
   readonly onError: (error: unknown, ctx?: Context) => void;
@@ -22,8 +22,9 @@ export function respondWithError(ctx: Context, error: unknown, options: RenderEr
   }
   ctx.status = failure.status;
   ctx.set(failure.headers);
-  if (failure.status === 401 && !ctx.response.get('WWW-Authenticate')) {
-    ctx.set('WWW-Authenticate', `Bearer realm="${getState(ctx).cellUrl}"`);
+  const realm = findState(ctx)?.cellUrl;
+  if (failure.status === 401 && realm !== undefined && !ctx.response.get('WWW-Authenticate')) {
+    ctx.set('WWW-Authenticate', `Bearer realm="${realm}"`);
   }
   setCommonHeaders(ctx, options);
   ctx.type = 'application/json';

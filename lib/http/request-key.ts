@@ -1,6 +1,6 @@
 /** Step 1: `X-Personium-RequestKey`: validated, or generated, and echoed. */
 import { randomBytes } from 'node:crypto';
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import { PersoniumError } from '../errors.js';
 import { getState } from './state.js';
 
@@ -12,8 +12,8 @@ export function generateRequestKey(): string {
   return `${chars.slice(0, 4)}_${chars.slice(4)}`;
 }
 
-/** Validates or generates the request key and echoes it in the response. */
-export async function requestKey(ctx: Context, next: Next): Promise<void> {
+/** Validates or generates the request key and echoes it in the response (400 `PR400-EV-0002`). */
+export function applyRequestKey(ctx: Context): void {
   const sent = ctx.req.headers['x-personium-requestkey'];
   if (sent !== undefined && (typeof sent !== 'string' || !VALID_KEY.test(sent))) {
     throw new PersoniumError('PR400-EV-0002');
@@ -21,5 +21,4 @@ export async function requestKey(ctx: Context, next: Next): Promise<void> {
   const key = sent ?? generateRequestKey();
   getState(ctx).requestKey = key;
   ctx.set('X-Personium-RequestKey', key);
-  await next();
 }

@@ -30,9 +30,14 @@ export function initState(ctx: Context, resource: ResourceKind): RequestState {
   return state;
 }
 
+/** The state attached by {@link initState}, if the request is one of the module's resources. */
+export function findState(ctx: Context): RequestState | undefined {
+  return (ctx.state as Record<symbol, RequestState | undefined>)[KEY];
+}
+
 /** The state attached by {@link initState}. */
 export function getState(ctx: Context): RequestState {
-  const state = (ctx.state as Record<symbol, RequestState | undefined>)[KEY];
+  const state = findState(ctx);
   if (state === undefined) throw new Error('koa-cell-snapshot: request state missing');
   return state;
 }

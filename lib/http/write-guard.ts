@@ -4,7 +4,6 @@ import type { JobRunner } from '../jobs/runner.js';
 import type { ResolvedOptions } from '../options.js';
 import { cellFromHost } from './cell.js';
 import { respondWithError } from './render-errors.js';
-import { initState } from './state.js';
 
 /** Methods that never write. */
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PROPFIND', 'REPORT']);
@@ -32,7 +31,6 @@ export function writeGuard(options: ResolvedOptions, runner: JobRunner): Middlew
       try {
         await runner.assertIdle(cell.id);
       } catch (error) {
-        initState(ctx, 'export');
         respondWithError(ctx, error, options);
         return;
       }

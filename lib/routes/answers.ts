@@ -1,4 +1,4 @@
-/** Shared pieces of the `__export` and `__import` routes: status bodies, `Location`, cancel. */
+/** The answers the routes share: a JSON status (with `Retry-After`), an empty answer, a 202 with `Location`. */
 import type { Context } from 'koa';
 import { retryAfterSeconds } from '../jobs/progress.js';
 import type { JobRecord } from '../types.js';
@@ -22,17 +22,4 @@ export function answerEmpty(ctx: Context, status: number): void {
 export function answerAccepted(ctx: Context, resource: '__export' | '__import'): void {
   ctx.set('Location', `${getState(ctx).cellUrl}${resource}`);
   answerEmpty(ctx, 202);
-}
-
-/** `yyyyMMdd_HHmmss` in UTC. */
-export function timestampSuffix(date = new Date()): string {
-  const iso = date.toISOString();
-  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
-}
-
-/** The unit URL of the request, for manifests: the cell URL without the cell part. */
-export function requestUnitUrl(ctx: Context, pathMode: boolean): string {
-  const { cellUrl, cellName } = getState(ctx);
-  if (pathMode) return cellUrl.slice(0, cellUrl.length - encodeURIComponent(cellName).length - 1);
-  return cellUrl.replace(`://${cellName}.`, '://');
 }

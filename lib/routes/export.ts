@@ -1,11 +1,12 @@
 /** `{CellURL}__export`: POST starts an export, GET reports it, DELETE cancels it (SPEC section 5). */
+import type { Context } from 'koa';
 import { PersoniumError } from '../errors.js';
 import { snapshotName } from '../http/json-body.js';
 import type { MethodTable } from '../http/pipeline.js';
-import { authorised } from '../http/state.js';
+import { authorised, getState } from '../http/state.js';
 import { exportWork } from '../jobs/export-job.js';
+import { answerAccepted, answerEmpty, answerStatus } from './answers.js';
 import type { RouteDeps } from './deps.js';
-import { answerAccepted, answerEmpty, answerStatus, requestUnitUrl, timestampSuffix } from './status.js';
 
 /** The export resource's handlers. */
 export function exportRoutes({ options, runner, readJsonBody }: RouteDeps): MethodTable {
@@ -52,4 +53,17 @@ export function exportRoutes({ options, runner, readJsonBody }: RouteDeps): Meth
       answerEmpty(ctx, 202);
     },
   };
+}
+
+/** `yyyyMMdd_HHmmss` in UTC. */
+function timestampSuffix(date = new Date()): string {
+  const iso = date.toISOString();
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
+}
+
+/** The unit URL of the request, for manifests: the cell URL without the cell part. */
+function requestUnitUrl(ctx: Context, pathMode: boolean): string {
+  const { cellUrl, cellName } = getState(ctx);
+  if (pathMode) return cellUrl.slice(0, cellUrl.length - encodeURIComponent(cellName).length - 1);
+  return cellUrl.replace(`://${cellName}.`, '://');
 }

@@ -7,7 +7,7 @@ import { importWork } from '../jobs/import-job.js';
 import { openSnapshot } from '../snapshot/reader.js';
 import { storeSource } from '../snapshot/source.js';
 import type { RouteDeps } from './deps.js';
-import { answerAccepted, answerEmpty, answerStatus } from './status.js';
+import { answerAccepted, answerEmpty, answerStatus } from './answers.js';
 
 /** The import resource's handlers. */
 export function importRoutes({ options, runner, readJsonBody }: RouteDeps): MethodTable {

@@ -14,7 +14,7 @@ import { writePreconditionsHold } from '../webdav/etags.js';
 import { declaredLength, discardRestOfBody } from '../webdav/request-body.js';
 import type { RouteDeps } from './deps.js';
 import { fileName, notFound } from './snapshot-file.js';
-import { answerEmpty } from './status.js';
+import { answerEmpty } from './answers.js';
 
 /** The content type kept when a PUT sends none. */
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
