@@ -20,20 +20,33 @@ export type ResolvedLimits = { readonly [K in keyof LimitOptions]-?: number };
 /** Lease timing, filled. */
 export type ResolvedLease = { readonly [K in keyof LeaseOptions]-?: number };
 
-/** Options after defaults and validation. */
+/** Options after defaults and validation (see {@link CellSnapshotOptions} for each member). */
 export interface ResolvedOptions {
+  /** `'path'` or the unit host of host mode, lower-cased. */
   readonly cellUrl: 'path' | { readonly host: string };
+  /** The cell data source. */
   readonly cells: CellDataSource;
+  /** The snapshot store. */
   readonly snapshots: SnapshotStore;
+  /** The auth verifier. */
   readonly auth: AuthVerifier;
+  /** The job store, when the host gave one (the router then defaults to a MemoryJobStore). */
   readonly jobs: JobStore | undefined;
+  /** The event logger, if any. */
   readonly events: EventLogger | undefined;
+  /** The path prefix without a trailing slash, `''` for none. */
   readonly prefix: string;
+  /** The `X-Personium-Version` value. */
   readonly version: string;
+  /** The CORS style. */
   readonly cors: 'any' | 'echo';
+  /** The manifests' `unit_url`, or `undefined` to take it from the request. */
   readonly unitUrl: string | undefined;
+  /** Every limit. */
   readonly limits: ResolvedLimits;
+  /** Lease timing. */
   readonly lease: ResolvedLease;
+  /** The hook for unexpected errors. */
   readonly onError: (error: unknown, ctx?: Context) => void;
 }
 

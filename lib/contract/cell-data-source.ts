@@ -101,7 +101,11 @@ export function retarget(record: ODataRecord, target: CellInfo): ODataRecord {
 }
 
 /** Opens an import into `target` and stages the whole of `from` into it (without committing). */
-async function stageCell(source: CellDataSource, from: CellInfo, target: CellInfo): Promise<ImportTransaction> {
+export async function stageCell<T extends ImportTransaction>(
+  source: Pick<CellDataSource, 'openExport'> & { beginImport(cell: CellInfo, signal: AbortSignal): Promise<T> },
+  from: CellInfo,
+  target: CellInfo,
+): Promise<T> {
   const view = await source.openExport(from, new AbortController().signal);
   const tx = await source.beginImport(target, new AbortController().signal);
   try {

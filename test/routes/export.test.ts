@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { join } from 'node:path';
 import test from 'ava';
@@ -9,6 +8,7 @@ import { storeSource } from '../../lib/snapshot/source.js';
 import { verifySnapshot } from '../../lib/snapshot/verify.js';
 import type { CellEvent } from '../../lib/types.js';
 import { ROOT_TOKEN } from '../helpers/auth.js';
+import { cellIdOf } from '../helpers/cell-digest.js';
 import { wrapCells } from '../helpers/cells.js';
 import { MOUNT_MODES, type TestServer, makeDataDir, startServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -18,11 +18,6 @@ const auth = { authorization: `Bearer ${ROOT_TOKEN}` };
 async function status(server: TestServer, cell = 'alice') {
   const res = await server.request('GET', cell, '__export', { headers: auth });
   return { res, body: res.json<Record<string, unknown>>() };
-}
-
-async function cellId(server: TestServer, cell = 'alice'): Promise<string> {
-  const record = JSON.parse(await readFile(join(server.dataDir, 'cells', cell, 'cell.json'), 'utf8')) as { _id: string };
-  return record._id;
 }
 
 function storeOf(server: TestServer): FsSnapshotStore {
@@ -72,7 +67,7 @@ for (const mode of MOUNT_MODES) {
     }, 30_000, 50);
     t.deepEqual(seen, [...seen].sort((a, b) => a - b), 'progress never decreases');
     t.true(seen.every((p) => p <= 99));
-    const id = await cellId(server);
+    const id = await cellIdOf(server.dataDir, 'alice');
     const source = await storeSource(storeOf(server), id, 'backup-1.zip');
   if (source === undefined) return t.fail('backup-1.zip missing');
   const report = await verifySnapshot(source);
@@ -87,7 +82,7 @@ test('the default Name is {CellName}_yyyyMMdd_HHmmss in UTC; the body is read as
   const res = await server.request('POST', 'alice', '__export', { headers: auth });
   t.is(res.status, 202);
   await waitFor(async () => (await status(server)).body['status'] === 'ready');
-  const id = await cellId(server);
+  const id = await cellIdOf(server.dataDir, 'alice');
   const zip = (await names(server, id)).find((f) => f.endsWith('.zip'));
   t.regex(zip ?? '', /^alice_\d{8}_\d{6}\.zip$/);
   const stamp = before.toISOString().slice(0, 10).replaceAll('-', '');
@@ -118,7 +113,7 @@ test('bad bodies and names: 400 PR400-CM-0004 and PR400-CM-0002', async (t) => {
 
 test('an existing {Name}.zip answers 409 PR409-DV-0002; a success removes an older {Name}.error', async (t) => {
   const server = await startServer(t, 'root');
-  const id = await cellId(server);
+  const id = await cellIdOf(server.dataDir, 'alice');
   const older = await storeOf(server).write(id, 'twice.error', { contentType: 'application/json' });
   older.stream.end('{"code":"PR500-SV-0000","message":{"lang":"en","value":"Unknown error."}}');
   await new Promise((resolve) => older.stream.once('finish', resolve));
@@ -148,7 +143,7 @@ test('20 concurrent POSTs on one cell: exactly one 202, the rest 409 PR409-CM-00
 
 test('DELETE cancels a slow export within a second: .error holds PR409-SN-0002, no .zip', async (t) => {
   const server = await startServer(t, 'root', { wrapCells: (cells) => wrapCells(cells, { delayMs: 200 }) });
-  const id = await cellId(server);
+  const id = await cellIdOf(server.dataDir, 'alice');
   t.is((await post(server, { Name: 'cancelled' })).status, 202);
   const nothing = await server.request('DELETE', 'bob', '__export', { headers: auth });
   t.is(nothing.status, 409);
@@ -168,7 +163,7 @@ test('a data source failing midway: .error with its code, no .zip, status ready'
   const server = await startServer(t, 'root', {
     wrapCells: (cells) => wrapCells(cells, { failExportAfter: { nodes: 3, error: failure } }),
   });
-  const id = await cellId(server);
+  const id = await cellIdOf(server.dataDir, 'alice');
   t.is((await post(server, { Name: 'broken' })).status, 202);
   await waitFor(async () => (await status(server)).body['status'] === 'ready');
   t.deepEqual(await readErrorFile(server, id, 'broken.error'), failure.toJSON());
@@ -177,7 +172,7 @@ test('a data source failing midway: .error with its code, no .zip, status ready'
     wrapCells: (cells) => wrapCells(cells, { failExportAfter: { nodes: 1, error: new Error('disk on fire') } }),
     options: { onError: () => {} },
   });
-  const plainId = await cellId(plain);
+  const plainId = await cellIdOf(plain.dataDir, 'alice');
   t.is((await post(plain, { Name: 'plain' })).status, 202);
   await waitFor(async () => (await status(plain)).body['status'] === 'ready');
   t.deepEqual(await readErrorFile(plain, plainId, 'plain.error'), {
@@ -204,7 +199,7 @@ test('a job whose worker vanished is finished as interrupted by the next reader:
   const jobsRoot = join(dataDir, 'jobs');
   const dead = new FsJobStore({ root: jobsRoot });
   const server = await startServer(t, 'root', { dataDir, options: { jobs: new FsJobStore({ root: jobsRoot }) } });
-  const id = await cellId(server);
+  const id = await cellIdOf(server.dataDir, 'alice');
   const claim = await dead.claim(
     { cellId: id, kind: 'export', name: 'orphan', requestKey: 'k', subject: null },
     { leaseMs: 60_000, maxRunning: 4 },

@@ -124,15 +124,21 @@ async function extract(file: string, tree: string): Promise<void> {
   if (result.code !== 0) throw new Error(result.stderr);
 }
 
+/** Writes the sample data as a snapshot and extracts it without its integrity list into `{dir}/tree`. */
+async function sampleTree(dir: string): Promise<{ data: ViewData; tree: string }> {
+  const written = join(dir, 'written.zip');
+  const data = sampleData();
+  await writeToFile(memoryView(data), written);
+  const tree = join(dir, 'tree');
+  await extract(written, tree);
+  await rm(join(tree, '99_integrity.json'));
+  return { data, tree };
+}
+
 for (const directoryEntries of [true, false]) {
   test(`an archive made by Info-ZIP zip -r${directoryEntries ? '' : ' -D (no directory entries)'} reads correctly`, async (t) => {
     const dir = await tempDir(t);
-    const written = join(dir, 'written.zip');
-    const data = sampleData();
-    await writeToFile(memoryView(data), written);
-    const tree = join(dir, 'tree');
-    await extract(written, tree);
-    await rm(join(tree, '99_integrity.json'));
+    const { data, tree } = await sampleTree(dir);
     const file = join(dir, 'zip-cli.zip');
     const zip = await run('zip', ['-r', '-q', '-X', ...(directoryEntries ? [] : ['-D']), file, '00_manifest.json', '10_odata', '20_webdav'], { cwd: tree });
     t.is(zip.code, 0, zip.stderr);
@@ -146,12 +152,7 @@ for (const directoryEntries of [true, false]) {
 
 test("an archive made by Java's zip file system, as Personium writes it, reads correctly", async (t) => {
   const dir = await tempDir(t);
-  const written = join(dir, 'written.zip');
-  const data = sampleData();
-  await writeToFile(memoryView(data), written);
-  const tree = join(dir, 'tree');
-  await extract(written, tree);
-  await rm(join(tree, '99_integrity.json'));
+  const { data, tree } = await sampleTree(dir);
   // json-simple escapes every '/' as '\/'.
   const escapeSlashes = async (path: string): Promise<void> => {
     const text = await readFile(path, 'utf8');

@@ -12,7 +12,7 @@ import { releasePath, writeJournal } from '../../../lib/adapters/fs/swap.js';
 import { isPersoniumError } from '../../../lib/errors.js';
 import { ODATA_TYPES, recordJson } from '../../../lib/snapshot/format.js';
 import type { CellInfo, ODataRecord } from '../../../lib/types.js';
-import { cellDataSourceContract, digestCell, stageView } from '../../../lib/contract/cell-data-source.js';
+import { cellDataSourceContract, digestCell, stageCell } from '../../../lib/contract/cell-data-source.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const FIXTURE_CELLS = fileURLToPath(new URL('../../../fixtures/cells/', import.meta.url));
@@ -44,14 +44,8 @@ async function leftovers(root: string): Promise<string[]> {
 async function stageAliceIntoBob(root: string): Promise<string> {
   const source = new FsCellDataSource({ root });
   const bob = await mustGetCell(source, 'bob');
-  const view = await source.openExport(await mustGetCell(source, 'alice'), new AbortController().signal);
-  const tx = await source.beginImport(bob, new AbortController().signal);
-  try {
-    await stageView(view, tx, bob);
-    await tx.flush();
-  } finally {
-    await view.close();
-  }
+  const tx = await stageCell(source, await mustGetCell(source, 'alice'), bob);
+  await tx.flush();
   const staging = (await readdir(root)).find((n) => n.startsWith('.staging-bob-'));
   if (staging === undefined) throw new Error('no staging directory');
   releasePath(join(root, staging));
@@ -122,11 +116,7 @@ for (const point of CRASH_POINTS) {
     const reference = await fixtureRoot(t);
     const refSource = new FsCellDataSource({ root: reference });
     const refBob = await mustGetCell(refSource, 'bob');
-    const refView = await refSource.openExport(await mustGetCell(refSource, 'alice'), new AbortController().signal);
-    const refTx = await refSource.beginImport(refBob, new AbortController().signal);
-    await stageView(refView, refTx, refBob);
-    await refView.close();
-    await refTx.commit();
+    await (await stageCell(refSource, await mustGetCell(refSource, 'alice'), refBob)).commit();
     const newBob = await digestCell(refSource, 'bob');
 
     const root = await fixtureRoot(t);
@@ -191,10 +181,7 @@ test('a committed import leaves no staging, old or journal entries', async (t) =
   const root = await fixtureRoot(t);
   const source = new FsCellDataSource({ root });
   const bob = await mustGetCell(source, 'bob');
-  const view = await source.openExport(await mustGetCell(source, 'alice'), new AbortController().signal);
-  const tx = await source.beginImport(bob, new AbortController().signal);
-  await stageView(view, tx, bob);
-  await view.close();
+  const tx = await stageCell(source, await mustGetCell(source, 'alice'), bob);
   t.is((await leftovers(root)).length, 1, 'the staging directory exists while the transaction is open');
   await tx.commit();
   t.deepEqual(await leftovers(root), []);
@@ -216,10 +203,7 @@ test("an import keeps the cell's key pair and authentication history, which expo
   const bob = await mustGetCell(source, 'bob');
   const exported = await digestCell(source, 'bob');
   t.false(exported.dav.some((n) => n.path.startsWith('.p')));
-  const view = await source.openExport(await mustGetCell(source, 'alice'), new AbortController().signal);
-  const tx = await source.beginImport(bob, new AbortController().signal);
-  await stageView(view, tx, bob);
-  await view.close();
+  const tx = await stageCell(source, await mustGetCell(source, 'alice'), bob);
   await t.throwsAsync(tx.putDav({ path: '.pkeys', meta: {} }), { code: 'PR400-SN-0002' });
   await tx.commit();
   t.is(await readFile(join(root, 'bob', 'dav', '.pkeys', 'key.pem'), 'utf8'), 'not a real key');
@@ -231,10 +215,7 @@ test('an export view fails instead of mixing contents when a commit replaces the
   const source = new FsCellDataSource({ root });
   const bob = await mustGetCell(source, 'bob');
   const reading = await source.openExport(bob, new AbortController().signal);
-  const view = await source.openExport(await mustGetCell(source, 'alice'), new AbortController().signal);
-  const tx = await source.beginImport(bob, new AbortController().signal);
-  await stageView(view, tx, bob);
-  await view.close();
+  const tx = await stageCell(source, await mustGetCell(source, 'alice'), bob);
   await tx.commit();
   await t.throwsAsync(async () => {
     for await (const node of reading.dav()) void node;

@@ -2,13 +2,13 @@
  * RedisJobStore behind real hosts: two hosts over one Redis see one job state, and while Redis is
  * away, status reads and job starts answer 503 `PR503-SV-0003` while a running job keeps running.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { FsSnapshotStore } from '../../../lib/adapters/fs/snapshot-store.js';
 import { RedisJobStore } from '../../../lib/adapters/redis/job-store.js';
 import type { CellDataSource, CellEvent, DavNode } from '../../../lib/types.js';
 import { ROOT_TOKEN } from '../../helpers/auth.js';
+import { cellIdOf } from '../../helpers/cell-digest.js';
 import { redisClient, redisServer } from '../../helpers/redis-server.js';
 import { type TestServer, makeDataDir, startServer } from '../../helpers/server.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -85,7 +85,7 @@ test('redis http: two hosts over one Redis see one job, and only one export runs
 
   exportGate.open();
   await waitFor(async () => (await exportStatus(b)).body['status'] === 'ready');
-  const names = (await new FsSnapshotStore({ root: join(dataDir, 'snapshots') }).list(await cellIdOf(a))).map((i) => i.name);
+  const names = (await new FsSnapshotStore({ root: join(dataDir, 'snapshots') }).list(await cellIdOf(a.dataDir, 'alice'))).map((i) => i.name);
   t.true(names.includes('across.zip'));
   t.false(names.includes('other.zip'));
 });
@@ -132,7 +132,7 @@ test('redis http: Redis away → 503 PR503-SV-0003 for status, starts and cancel
   t.is((await exportStatus(server)).body['status'], 'exportation in progress', 'still running after the outage');
   exportGate.open();
   await waitFor(async () => (await exportStatus(server)).body['status'] === 'ready');
-  const names = (await new FsSnapshotStore({ root: join(server.dataDir, 'snapshots') }).list(await cellIdOf(server))).map(
+  const names = (await new FsSnapshotStore({ root: join(server.dataDir, 'snapshots') }).list(await cellIdOf(server.dataDir, 'alice'))).map(
     (i) => i.name,
   );
   t.true(names.includes('through.zip'), names.join(', '));
@@ -145,8 +145,3 @@ test('redis http: Redis away → 503 PR503-SV-0003 for status, starts and cancel
     'the start refused during the outage never ran');
 });
 
-/** The id of the fixture cell `alice`, as the snapshot store keys it. */
-async function cellIdOf(server: TestServer): Promise<string> {
-  const record = JSON.parse(await readFile(join(server.dataDir, 'cells', 'alice', 'cell.json'), 'utf8')) as { _id: string };
-  return record._id;
-}
