@@ -1,8 +1,12 @@
-/** What the snapshot routes share: the addressed file name, its URL, and the not-found answer. */
+/**
+ * What the snapshot routes share: the addressed file name, its URL, and the not-found and
+ * precondition-failed answers.
+ */
 import type { Context } from 'koa';
 import { assertSnapshotName } from '../snapshot/names.js';
 import { PersoniumError } from '../errors.js';
 import { getState } from '../http/state.js';
+import type { Failed } from '../webdav/preconditions.js';
 
 /** The collection's URL: `{CellURL}__snapshot`. */
 export function collectionUrl(ctx: Context): string {
@@ -28,4 +32,12 @@ export function fileName(ctx: Context): string {
 /** 404 `PR404-DV-0001` for a file that does not exist, naming its URL as Personium does. */
 export function notFound(ctx: Context, name: string): PersoniumError {
   return new PersoniumError('PR404-DV-0001', [fileUrl(ctx, name)]);
+}
+
+/**
+ * 412 for a failed precondition: `PR412-DV-0001` for the entity-tag headers (as Personium answers a
+ * failed `If-Match` / `If-None-Match`), `PR412-SN-0001` for `If-Unmodified-Since`.
+ */
+export function preconditionFailed(outcome: Failed): PersoniumError {
+  return new PersoniumError(outcome.header === 'If-Unmodified-Since' ? 'PR412-SN-0001' : 'PR412-DV-0001');
 }

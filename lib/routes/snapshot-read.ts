@@ -1,6 +1,7 @@
 /**
- * GET and HEAD of `{CellURL}__snapshot/{name}`: the file streamed with its validators, `304` on a
- * matching `If-None-Match` (or `If-Modified-Since`), one byte range with `If-Range` (206 / 416).
+ * GET and HEAD of `{CellURL}__snapshot/{name}`: the file streamed with its validators, after the
+ * preconditions (412 on a false `If-Match` / `If-Unmodified-Since`, 304 on a matching
+ * `If-None-Match` or an unmet `If-Modified-Since`), one byte range with `If-Range` (206 / 416).
  */
 import type { Context } from 'koa';
 import type { Readable } from 'node:stream';
@@ -8,9 +9,11 @@ import { PersoniumError, isPersoniumError } from '../errors.js';
 import type { Handler } from '../http/pipeline.js';
 import { authorised } from '../http/state.js';
 import type { SnapshotInfo, SnapshotStore } from '../types.js';
-import { type RangeChoice, chooseRange, contentRange, httpDate, notModified, unsatisfiedRange } from '../webdav/conditionals.js';
+import { httpDate } from '../webdav/http-date.js';
+import { type ReadMethod, evaluatePreconditions } from '../webdav/preconditions.js';
+import { type RangeChoice, chooseRange, contentRange, unsatisfiedRange } from '../webdav/ranges.js';
 import type { RouteDeps } from './deps.js';
-import { fileName, notFound } from './snapshot-file.js';
+import { fileName, notFound, preconditionFailed } from './snapshot-file.js';
 
 /** How often a GET looks again when the file is replaced between its metadata and its bytes. */
 const ATTEMPTS = 5;
@@ -67,23 +70,25 @@ async function openVersion(
   return undefined;
 }
 
-/** Serves GET (`body` true) or HEAD of a file. */
-async function serve(ctx: Context, snapshots: SnapshotStore, body: boolean): Promise<void> {
+/** Serves GET or HEAD of a file. */
+async function serve(ctx: Context, snapshots: SnapshotStore, method: ReadMethod): Promise<void> {
   const { cell } = authorised(ctx);
   const name = fileName(ctx);
   for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
     const info = await snapshots.stat(cell.id, name);
     if (info === undefined) throw notFound(ctx, name);
-    if (notModified(ctx.req.headers, info)) {
+    const outcome = evaluatePreconditions(method, ctx.req.headers, info);
+    if (outcome.kind === 'failed') throw preconditionFailed(outcome);
+    if (outcome.kind === 'not-modified') {
       ctx.status = 304;
       ctx.set('ETag', info.etag);
       return;
     }
-    const choice = chooseRange(ctx.req.headers, info);
+    const choice: RangeChoice = outcome.rangeApplies ? chooseRange(ctx.req.headers.range, info.size) : { kind: 'full' };
     if (choice.kind === 'unsatisfiable') {
       throw new PersoniumError('PR416-DV-0001', [], { headers: { 'Content-Range': unsatisfiedRange(info.size) } });
     }
-    if (!body) {
+    if (method === 'HEAD') {
       setEntityHeaders(ctx, info);
       setPartHeaders(ctx, info, choice);
       return;
@@ -100,10 +105,10 @@ async function serve(ctx: Context, snapshots: SnapshotStore, body: boolean): Pro
 
 /** The GET handler. */
 export function getFile({ options }: RouteDeps): Handler {
-  return (ctx) => serve(ctx, options.snapshots, true);
+  return (ctx) => serve(ctx, options.snapshots, 'GET');
 }
 
 /** The HEAD handler: the headers of the GET, no body, no file opened. */
 export function headFile({ options }: RouteDeps): Handler {
-  return (ctx) => serve(ctx, options.snapshots, false);
+  return (ctx) => serve(ctx, options.snapshots, 'HEAD');
 }

@@ -2,7 +2,7 @@
  * Entity tags and write preconditions (RFC 9110 section 13.1), shared by the GET/HEAD validators and
  * by every {@link SnapshotStore}, which evaluates {@link WriteConditions} atomically at commit.
  */
-import type { WriteConditions } from '../types.js';
+import type { SnapshotStore, WriteConditions } from '../types.js';
 
 /** One entity tag of a header list. */
 export interface EntityTag {
@@ -40,19 +40,26 @@ export function noneMatchHits(header: string, etag: string): boolean {
 }
 
 /**
- * Whether write preconditions hold for a file whose ETag is `etag` (`undefined`: no file).
- * `If-Match` fails without a file or when no listed tag matches the ETag; like Personium, a tag
- * matches with or without the `W/` prefix (RFC 9110 would compare strongly, but Personium clients
- * echo weak tags). `If-None-Match` (weak comparison) fails when a file exists and the value is `*`
- * or lists its tag.
+ * Whether an `If-Match` value holds for a file whose ETag is `etag` (`undefined`: no file). `*` holds
+ * for any existing file; a listed tag holds when its opaque part equals the ETag's. Like Personium, a
+ * tag matches with or without the `W/` prefix (RFC 9110 would compare strongly, but Personium clients
+ * echo weak tags; every ETag this module makes is strong, so nothing weaker is ever promised).
+ */
+export function matchHits(header: string, etag: string | undefined): boolean {
+  if (etag === undefined) return false;
+  const tags = parseEntityTags(header);
+  if (tags === '*') return true;
+  const opaque = opaqueOf(etag);
+  return tags.some((tag) => tag.opaque === opaque);
+}
+
+/**
+ * Whether write preconditions hold for a file whose ETag is `etag` (`undefined`: no file): `If-Match`
+ * must hold ({@link matchHits}) and `If-None-Match` must not hit ({@link noneMatchHits}). Every
+ * {@link SnapshotStore} evaluates this atomically at commit.
  */
 export function writePreconditionsHold(etag: string | undefined, conditions: WriteConditions): boolean {
-  if (conditions.ifMatch !== undefined) {
-    if (etag === undefined) return false;
-    const tags = parseEntityTags(conditions.ifMatch);
-    const opaque = opaqueOf(etag);
-    if (tags !== '*' && !tags.some((tag) => tag.opaque === opaque)) return false;
-  }
+  if (conditions.ifMatch !== undefined && !matchHits(conditions.ifMatch, etag)) return false;
   if (conditions.ifNoneMatch !== undefined && etag !== undefined && noneMatchHits(conditions.ifNoneMatch, etag)) {
     return false;
   }

@@ -3,7 +3,7 @@
  * snapshot area, in the `DAV:` default namespace as Personium writes it, every property in one
  * `propstat` with `HTTP/1.1 200 OK`.
  */
-import { httpDate } from './conditionals.js';
+import { httpDate } from './http-date.js';
 import { escapeXml } from './xml-text.js';
 
 /** The properties of one resource. Absent ones are not rendered. */

@@ -1,8 +1,26 @@
 /**
- * Reading a small request body (a PROPFIND's) with a size cap, as a stream: the declared
- * `Content-Length` is checked before anything is read, and reading stops as soon as the cap is passed.
+ * Request bodies: what a PUT body may be, and reading a small body (a PROPFIND's) with a size cap, as
+ * a stream: the declared `Content-Length` is checked before anything is read, and reading stops as
+ * soon as the cap is passed.
  */
 import type { Context } from 'koa';
+import { PersoniumError } from '../errors.js';
+
+/**
+ * Refuses, before anything is read, a PUT body that cannot be stored as the whole new content:
+ * a `Content-Range` (a partial PUT, which RFC 9110 section 14.5 says must be refused unless the
+ * server implements it: 400 `PR400-SN-0004`), and a `Content-Encoding` other than `identity`
+ * (section 8.4: 415 `PR415-SN-0001`, with `Accept-Encoding: identity` to say what is accepted).
+ */
+export function assertWholeIdentityBody(ctx: Context): void {
+  if (ctx.req.headers['content-range'] !== undefined) throw new PersoniumError('PR400-SN-0004');
+  const encoding = ctx.req.headers['content-encoding'];
+  if (encoding === undefined) return;
+  const codings = encoding.split(',').map((coding) => coding.trim().toLowerCase());
+  if (codings.some((coding) => coding !== '' && coding !== 'identity')) {
+    throw new PersoniumError('PR415-SN-0001', [], { headers: { 'Accept-Encoding': 'identity' } });
+  }
+}
 
 /**
  * Lets the rest of an unfinished request body be read and discarded, so the connection stays usable
