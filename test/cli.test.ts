@@ -81,6 +81,6 @@ test('serve stops cleanly on SIGTERM mid-export: the job is recorded as interrup
   const second = await start();
   t.deepEqual((await send(`${second.base}__export`, 'GET', { headers })).json(), { status: 'ready' });
   t.is((await send(`${second.base}__export`, 'POST', { headers, body: '{"Name":"after"}' })).status, 202);
-  await waitFor(async () => (await send(`${second.base}__export`, 'GET', { headers })).json<{ status: string }>().status === 'ready', 30_000);
+  await waitFor(async () => (await send(`${second.base}__export`, 'GET', { headers })).json<{ status: string }>().status === 'ready');
   t.deepEqual((await store.list(id)).map((f) => f.name), ['after.zip', 'stopped.error']);
 });

@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
-import test, { type ExecutionContext } from 'ava';
+import avaTest, { type ExecutionContext } from 'ava';
 import { FsSnapshotStore } from '../../lib/adapters/fs/snapshot-store.js';
 import { ROOT_TOKEN } from '../helpers/auth.js';
 import { cellIdOf, digestOf, leftovers } from '../helpers/cell-digest.js';
@@ -14,6 +14,9 @@ import { type ChildServer, startChild } from '../helpers/child.js';
 import { redisServer } from '../helpers/redis-server.js';
 import { makeDataDir } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
+import { needing } from '../helpers/tools.js';
+
+const test = needing(avaTest, 'redis-server');
 
 const headers = { authorization: `Bearer ${ROOT_TOKEN}` };
 const JAVA_FIXTURE = new URL('../../fixtures/java/personium-style.zip', import.meta.url).pathname;
@@ -62,7 +65,7 @@ test('SIGKILL of the instance running an export: the other writes .error PR500-S
   t.is((await a.request('POST', 'alice', '__export', { headers, body: '{"Name":"orphan"}' })).status, 202);
   await a.kill();
   t.is((await status(b, 'alice', '__export')).status, 'exportation in progress', 'until the lease expires');
-  await waitFor(async () => (await status(b, 'alice', '__export')).status === 'ready', 5000);
+  await waitFor(async () => (await status(b, 'alice', '__export')).status === 'ready');
   t.deepEqual(await errorFile(dataDir, 'alice', 'orphan.error'), {
     code: 'PR500-SN-0001',
     message: { lang: 'en', value: '[cell export] was interrupted.' },
@@ -86,7 +89,7 @@ test('SIGKILL of the instance running an import: the cell is unchanged, import f
   const failed = await waitFor(async () => {
     const now = await status(b, 'bob', '__import');
     return now.status === 'import failed' ? now : undefined;
-  }, 5000);
+  });
   t.deepEqual(failed.message, { code: 'PR500-SN-0001', message: { lang: 'en', value: '[cell import] was interrupted.' } });
   t.deepEqual(await digestOf(dataDir, 'bob'), before);
   t.is((await b.request('POST', 'bob', '__import', { headers, body: '{"Name":"java"}' })).status, 202, 'a new import is accepted');

@@ -19,7 +19,7 @@ test('a server killed mid-export and restarted on the same FsJobStore leaves no 
 
   const second = await startChild(t, dataDir, env);
   const status = async () => (await second.request('GET', 'alice', '__export', { headers })).json<{ status: string }>().status;
-  await waitFor(async () => (await status()) === 'ready', 5000);
+  await waitFor(async () => (await status()) === 'ready');
 
   const { _id: id } = JSON.parse(await readFile(join(dataDir, 'cells', 'alice', 'cell.json'), 'utf8')) as { _id: string };
   const store = new FsSnapshotStore({ root: join(dataDir, 'snapshots') });
@@ -28,6 +28,6 @@ test('a server killed mid-export and restarted on the same FsJobStore leaves no 
   t.deepEqual(JSON.parse(await text(stream!)), { code: 'PR500-SN-0001', message: { lang: 'en', value: '[cell export] was interrupted.' } });
 
   t.is((await second.request('POST', 'alice', '__export', { headers, body: '{"Name":"again"}' })).status, 202);
-  await waitFor(async () => (await status()) === 'ready', 20_000);
+  await waitFor(async () => (await status()) === 'ready');
   t.deepEqual((await store.list(id)).map((f) => f.name), ['again.zip', 'killed.error']);
 });

@@ -209,7 +209,7 @@ test('a job whose worker vanished is finished as interrupted by the next reader:
   t.is(busy.status, 409);
   t.is((await status(server)).body['status'], 'exportation in progress');
   t.truthy(await dead.renew(id, claim.job.token, 5, 1), 'the dead worker stops renewing: its lease runs out');
-  await waitFor(async () => (await status(server)).body['status'] === 'ready', 5000);
+  await waitFor(async () => (await status(server)).body['status'] === 'ready');
   t.deepEqual(await readErrorFile(server, id, 'orphan.error'), {
     code: 'PR500-SN-0001',
     message: { lang: 'en', value: '[cell export] was interrupted.' },

@@ -13,6 +13,7 @@ import { ROOT_TOKEN } from '../helpers/auth.js';
 import { cellIdOf } from '../helpers/cell-digest.js';
 import type { TestResponse } from '../helpers/http.js';
 import { type TestServer, startServer } from '../helpers/server.js';
+import { untilLastModifiedIsStrong } from '../helpers/wait.js';
 
 const auth = { authorization: `Bearer ${ROOT_TOKEN}` };
 const NAME = 'x.zip';
@@ -181,9 +182,7 @@ for (const [title, row] of Object.entries(READS)) {
 
 test('GET Range with If-Range: exactly Last-Modified, once it is a second old and so strong → 206', async (t) => {
   const s = await stage(t);
-  // A Last-Modified of the current second is weak (a second change could share it): wait it out.
-  const strongAt = Date.parse(s.lastModified) + 1000;
-  while (Date.now() < strongAt) await new Promise((resolve) => setTimeout(resolve, 50));
+  await untilLastModifiedIsStrong(s.lastModified);
   const res = await s.send('GET', { range: 'bytes=0-1', 'if-range': s.lastModified });
   t.is(res.status, 206);
   t.true(res.body.equals(s.original.subarray(0, 2)));

@@ -12,7 +12,7 @@ import { FsSnapshotStore } from '../../lib/adapters/fs/snapshot-store.js';
 import { ROOT_TOKEN } from '../helpers/auth.js';
 import { wrapCells } from '../helpers/cells.js';
 import { MOUNT_MODES, type TestServer, startServer } from '../helpers/server.js';
-import { waitFor } from '../helpers/wait.js';
+import { HANG_MS, waitFor } from '../helpers/wait.js';
 
 const auth = { authorization: `Bearer ${ROOT_TOKEN}` };
 
@@ -175,9 +175,9 @@ for (const framing of ['content-length', 'chunked'] as const) {
     for (const name of ['keep.zip', 'fresh.zip']) {
       const req = startUpload(server, name, half, framing === 'chunked' ? undefined : half.length * 2);
       // Cut the connection once the server has written part of the body to its temp file.
-      await waitFor(async () => (await storeDir(server)).temps.length > 0, 10_000, 10);
+      await waitFor(async () => (await storeDir(server)).temps.length > 0, HANG_MS, 10);
       req.destroy();
-      await waitFor(async () => (await storeDir(server)).temps.length === 0, 10_000, 20);
+      await waitFor(async () => (await storeDir(server)).temps.length === 0, HANG_MS, 20);
     }
     const kept = await get(server, 'keep.zip');
     t.is(kept.status, 200);
@@ -202,7 +202,7 @@ test('a file being uploaded is invisible until complete: absent from PROPFIND, 4
     req.on('error', reject);
   });
   req.write('half');
-  await waitFor(async () => (await storeDir(server)).temps.length > 0, 10_000, 10);
+  await waitFor(async () => (await storeDir(server)).temps.length > 0, HANG_MS, 10);
   t.is((await get(server, 'slow.zip')).status, 404);
   const listing = await server.request('PROPFIND', 'alice', '__snapshot', { headers: { ...auth, depth: '1' } });
   t.is(listing.status, 207);
@@ -241,7 +241,7 @@ test('an upload whose body ends after an export started on the cell → 409 PR40
     req.on('error', reject);
   });
   req.write('half');
-  await waitFor(async () => (await storeDir(server)).temps.length > 0, 10_000, 10);
+  await waitFor(async () => (await storeDir(server)).temps.length > 0, HANG_MS, 10);
   t.is((await server.request('POST', 'alice', '__export', { headers: auth, body: '{"Name":"meanwhile"}' })).status, 202);
   req.end('done');
   const { status, body } = await answer;

@@ -16,6 +16,7 @@ import { READER_TOKEN, ROOT_TOKEN } from '../helpers/auth.js';
 import { wrapCells } from '../helpers/cells.js';
 import { MOUNT_MODES, type TestServer, startServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
+import { untilLastModifiedIsStrong } from '../helpers/wait.js';
 
 const auth = { authorization: `Bearer ${ROOT_TOKEN}` };
 const DAV = 'DAV:';
@@ -359,6 +360,7 @@ test('Range: 206 with Content-Range; If-Range by ETag or date; stale → 200; 41
   t.is(head.headers['content-range'], 'bytes 0-3/36');
   t.is(head.headers['content-length'], '4');
 
+  await untilLastModifiedIsStrong(lastModified);
   for (const ifRange of [etag, lastModified]) {
     const res = await get({ range: 'bytes=0-3', 'if-range': ifRange });
     t.is(res.status, 206, ifRange);

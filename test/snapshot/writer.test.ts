@@ -5,19 +5,22 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import test from 'ava';
 import { ODATA_FILES, manifestJson, recordJson } from '../../lib/snapshot/format.js';
-import { openSnapshot } from '../../lib/snapshot/reader.js';
 import { fileSource } from '../../lib/snapshot/source.js';
 import { verifySnapshot } from '../../lib/snapshot/verify.js';
 import { isPrecompressedType, writeSnapshot, type WriteProgress } from '../../lib/snapshot/writer.js';
-import type { DavContent, DavNode, ExportView, ODataType } from '../../lib/types.js';
+import type { DavContent, ExportView, ODataType } from '../../lib/types.js';
 import { tempDir } from '../helpers/tmp.js';
+import { unlessHung, waitFor } from '../helpers/wait.js';
 import { davOrder, generatedContent, memoryView, record, sampleData, type DavData } from '../helpers/view.js';
 import { centralEntries, drain, entryBytes, pyTestzip, run, writeToFile } from './zip-tools.js';
+import { needing } from '../helpers/tools.js';
+
+const unzipTest = needing(test, 'unzip');
+const checkersTest = needing(test, 'unzip', 'python3');
 
 const UNIT = 'https://unit.example/';
 const CREATED = 1669806000000;
@@ -98,7 +101,7 @@ test('layout: entry order, exact bytes, line endings and the integrity list (SPE
   t.is(view.closeCount, 0, 'the writer does not close the view');
 });
 
-test('Info-ZIP unzip -t and Python zipfile testzip() accept the archive', async (t) => {
+checkersTest('Info-ZIP unzip -t and Python zipfile testzip() accept the archive', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'snap.zip');
   await writeToFile(memoryView(sampleData()), file);
@@ -108,7 +111,7 @@ test('Info-ZIP unzip -t and Python zipfile testzip() accept the archive', async 
   t.is(await pyTestzip(file), null);
 });
 
-test('an empty cell: manifest, cell record and 16 empty .pjson files, nothing else but the integrity list', async (t) => {
+unzipTest('an empty cell: manifest, cell record and 16 empty .pjson files, nothing else but the integrity list', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'empty.zip');
   await writeToFile(memoryView({}), file);
@@ -118,7 +121,7 @@ test('an empty cell: manifest, cell record and 16 empty .pjson files, nothing el
   t.is((await run('unzip', ['-t', file])).code, 0);
 });
 
-test('stored or deflated: by content type, else by a trial deflate of the head', async (t) => {
+unzipTest('stored or deflated: by content type, else by a trial deflate of the head', async (t) => {
   t.true(isPrecompressedType('image/jpeg'));
   t.true(isPrecompressedType('IMAGE/PNG; q=1'));
   t.true(isPrecompressedType('video/mp4'));
@@ -195,7 +198,7 @@ function endlessView(kind: 'random' | 'zero' = 'random'): { view: ExportView; st
   return { view, stream: () => opened };
 }
 
-test('abort stops a running write within a second, rejects with the reason, leaves out alone', async (t) => {
+test('abort stops a running write: rejects with the reason, destroys the content stream, leaves out alone', async (t) => {
   const dir = await tempDir(t);
   const out = createWriteStream(join(dir, 'aborted.zip'));
   const { view, stream } = endlessView();
@@ -209,15 +212,11 @@ test('abort stops a running write within a second, rejects with the reason, leav
       progressed = p.bytes;
     },
   });
-  await new Promise((resolve) => setTimeout(resolve, 400));
-  t.true(progressed > 0, 'the write was under way');
+  await waitFor(async () => progressed > 0);
   const reason = new Error('cancelled by the test');
-  const aborted = Date.now();
   controller.abort(reason);
-  const error = await t.throwsAsync(writing);
-  const elapsed = Date.now() - aborted;
+  const error = await t.throwsAsync(unlessHung(writing, 'the aborted write'));
   t.is(error, reason);
-  t.true(elapsed < 1000, `stopped in ${elapsed} ms`);
   t.true(stream()?.destroyed, 'the content stream was destroyed');
   t.false(out.destroyed, 'out is not destroyed');
   t.false(out.writableEnded, 'out is not ended');
@@ -244,10 +243,8 @@ test('abort stops a write whose view hangs', async (t) => {
   const controller = new AbortController();
   const writing = writeSnapshot(view, out, { unitUrl: UNIT, signal: controller.signal });
   await new Promise((resolve) => setTimeout(resolve, 200));
-  const aborted = Date.now();
   controller.abort(new Error('stop'));
-  await t.throwsAsync(writing, { message: 'stop' });
-  t.true(Date.now() - aborted < 1000);
+  await t.throwsAsync(unlessHung(writing, 'the aborted write'), { message: 'stop' });
   out.destroy();
 });
 
@@ -265,34 +262,32 @@ test('an already aborted signal rejects at once, writing nothing', async (t) => 
   t.is(chunks.length, 0);
 });
 
-test('progress: reported while work advances (at least every second), never decreasing, final = totals', async (t) => {
+test('progress: reported while work advances, never decreasing, final = totals', async (t) => {
   const data: DavData[] = [{ path: '', meta: { t: 'Cell' } }];
   for (let i = 0; i < 20; i += 1) {
     data.push({ path: `f${i}.bin`, meta: { t: 'dav.file', ct: 'application/octet-stream' }, content: generatedContent(1_000_000, 'random', i) });
   }
   const view = memoryView({ records: { UserData: Array.from({ length: 1000 }, (_, i) => record('UserData', `u${i}`)) }, dav: data });
-  // A slow destination (about 10 MB/s) so that the write lasts about two seconds.
+  // A slow destination: every chunk waits on a timer (about two seconds in all, longer on a loaded
+  // machine), so the 50 ms progress timer fires many times while the write runs.
   const out = new Writable({
     highWaterMark: 64 * 1024,
     write(chunk: Buffer, _e, cb) {
       setTimeout(cb, Math.ceil(chunk.length / 10_000));
     },
   });
-  const reports: { at: number; progress: WriteProgress }[] = [];
-  const started = Date.now();
-  await writeSnapshot(view, out, { unitUrl: UNIT, onProgress: (progress) => reports.push({ at: Date.now(), progress }) });
-  const elapsed = Date.now() - started;
-  t.true(elapsed > 1000, `took ${elapsed} ms`);
-  t.true(reports.length >= 3, `${reports.length} reports`);
-  let previous: { at: number; progress: WriteProgress } = { at: started, progress: { records: 0, davNodes: 0, bytes: 0 } };
+  const reports: WriteProgress[] = [];
+  const onProgress = (progress: WriteProgress): void => void reports.push(progress);
+  await unlessHung(writeSnapshot(view, out, { unitUrl: UNIT, progressIntervalMs: 50, onProgress }), 'the slow write');
+  t.true(reports.filter((report) => report.bytes < view.totals.bytes).length >= 3, 'reports while the write was under way');
+  let previous: WriteProgress = { records: 0, davNodes: 0, bytes: 0 };
   for (const report of reports) {
-    t.true(report.at - previous.at <= 1100, `a gap of ${report.at - previous.at} ms`);
-    t.true(report.progress.records >= previous.progress.records);
-    t.true(report.progress.davNodes >= previous.progress.davNodes);
-    t.true(report.progress.bytes >= previous.progress.bytes);
+    t.true(report.records >= previous.records);
+    t.true(report.davNodes >= previous.davNodes);
+    t.true(report.bytes >= previous.bytes);
     previous = report;
   }
-  t.deepEqual(reports.at(-1)?.progress, { ...view.totals });
+  t.deepEqual(reports.at(-1), { ...view.totals });
 });
 
 test('an error of the destination rejects the write with it', async (t) => {
@@ -329,25 +324,7 @@ test('an invalid WebDAV path fails the write', async (t) => {
   }
 });
 
-/** Reads back everything with the module's reader and compares with the view's data. */
-async function roundTrip(t: import('ava').ExecutionContext, file: string, files: number): Promise<void> {
-  const reader = await openSnapshot(await fileSource(file));
-  try {
-    let nodes = 0;
-    let previous: string | undefined;
-    for await (const node of reader.dav()) {
-      if (previous !== undefined) t.true(davOrder(previous, node.path) < 0);
-      previous = node.path;
-      if (node.content !== undefined) await drain(node.content);
-      nodes += 1;
-    }
-    t.is(nodes, files);
-  } finally {
-    await reader.close();
-  }
-}
-
-test.serial('ZIP64 forced: unzip -t, Python and the reader accept it', async (t) => {
+checkersTest.serial('ZIP64 forced: unzip -t, Python and the reader accept it', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'zip64.zip');
   await writeToFile(memoryView(sampleData()), file, { forceZip64: true });
@@ -359,76 +336,4 @@ test.serial('ZIP64 forced: unzip -t, Python and the reader accept it', async (t)
   const report = await verifySnapshot(await fileSource(file));
   t.true(report.ok, JSON.stringify(report.error));
   t.is(report.davNodes, sampleData().dav?.length ?? 0);
-});
-
-test.serial('ZIP64 by entry count: 70,006 entries', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'many.zip');
-  const count = 35_000;
-  const view: ExportView = {
-    totals: { records: 0, davNodes: count + 1, bytes: count * 3 },
-    cellRecord: () => memoryView({}).cellRecord(),
-    async *records() {
-      // none
-    },
-    async *dav(): AsyncGenerator<DavNode> {
-      yield { path: '', meta: { t: 'Cell' } };
-      for (let i = 0; i < count; i += 1) {
-        const bytes = Buffer.from(`${i % 1000}\n`.padStart(3, '0'));
-        yield { path: `f${String(i).padStart(6, '0')}`, meta: { t: 'dav.file', i }, content: { size: bytes.length, open: async () => Readable.from([bytes]) } };
-      }
-    },
-    close: async () => undefined,
-  };
-  const started = Date.now();
-  await writeToFile(view, file);
-  t.log(`wrote ${2 * count + 19} entries in ${Date.now() - started} ms`);
-  const unzip = await run('unzip', ['-tq', file]);
-  t.is(unzip.code, 0, unzip.stdout + unzip.stderr);
-  t.is(await pyTestzip(file), null);
-  await roundTrip(t, file, count + 1);
-});
-
-test.serial('ZIP64 by size: a 4 GiB + 5 MiB file (stored), entries after it beyond 4 GiB', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'big.zip');
-  const size = 2 ** 32 + 5 * 2 ** 20;
-  const view = memoryView({
-    dav: [
-      { path: '', meta: { t: 'Cell' } },
-      { path: '__', meta: { t: 'col.box' } },
-      { path: '__/big.mp4', meta: { t: 'dav.file', ct: 'video/mp4' }, content: generatedContent(size, 'zero') },
-      { path: '__/small.txt', meta: { t: 'dav.file', ct: 'text/plain' }, content: 'after the big one\n' },
-    ],
-  });
-  let peak = 0;
-  const before = process.memoryUsage().rss;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 50);
-  let started = Date.now();
-  await writeToFile(view, file);
-  clearInterval(sampler);
-  t.log(`wrote ${size} bytes in ${Date.now() - started} ms; RSS +${Math.round((peak - before) / 2 ** 20)} MiB`);
-  t.true(peak - before < 200 * 2 ** 20, 'memory stays flat while writing 4 GiB');
-  t.true((await stat(file)).size > size);
-  const central = await centralEntries(file);
-  const big = central.find((e) => e.name === '20_webdav/__/big.mp4/content');
-  t.is(big?.uncompressedSize, size);
-  const after = central.find((e) => e.name === '20_webdav/__/small.txt/content');
-  t.true((after?.offset ?? 0) > 2 ** 32, 'an entry whose local header is beyond 4 GiB');
-  // unzip checks the entries after the big one, found through ZIP64 offsets.
-  const unzip = await run('unzip', ['-t', file, '20_webdav/__/small.txt/*', '99_integrity.json']);
-  t.is(unzip.code, 0, unzip.stdout + unzip.stderr);
-  const python = await run('python3', [
-    '-c',
-    'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.getinfo("20_webdav/__/big.mp4/content").file_size, z.read("20_webdav/__/small.txt/content").decode())',
-    file,
-  ]);
-  t.is(python.stdout, `${size} after the big one\n\n`);
-  started = Date.now();
-  const report = await verifySnapshot(await fileSource(file));
-  t.log(`verified in ${Date.now() - started} ms`);
-  t.true(report.ok, JSON.stringify(report.error));
-  t.is(report.contentBytes, size + 18);
 });

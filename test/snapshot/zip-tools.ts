@@ -1,13 +1,14 @@
 /**
  * Tools of the snapshot tests: write a view to a file, inspect an archive with independent readers
- * (yauzl directly, Python's zipfile, Info-ZIP's unzip), build or rewrite archives with Python's
- * zipfile, and corrupt bytes in place.
+ * (yauzl directly, Python's zipfile, Info-ZIP's unzip), build or rewrite archives of any shape
+ * (without a system tool), and corrupt bytes in place.
  */
 import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
+import { DEFLATED, FLAG_UTF8, MADE_BY_UNIX, STORED, writeZip } from '../../fixtures/hostile/zip-bytes.js';
 import { writeSnapshot, type WriteSnapshotOptions } from '../../lib/snapshot/writer.js';
 import type { ExportView } from '../../lib/types.js';
 
@@ -130,12 +131,12 @@ export async function flipByte(file: string, offset: number, mask = 0x01): Promi
   }
 }
 
-/** One entry for {@link pyZip}. */
-export interface PyEntry {
+/** One entry for {@link craftZip}. */
+export interface CraftEntry {
   /** The entry name (a trailing `/` makes a directory entry). */
   readonly name: string;
   /** The bytes. */
-  readonly data?: Buffer | string;
+  readonly data?: Buffer | Uint8Array | string;
   /** Deflate (default) or store. */
   readonly compress?: boolean;
   /** The external attributes (e.g. a Unix mode in the high 16 bits). */
@@ -144,35 +145,31 @@ export interface PyEntry {
   readonly flagBits?: number;
 }
 
-const PY_WRITER = `
-import base64, json, sys, zipfile, warnings
-warnings.simplefilter('ignore')
-spec = json.load(sys.stdin)
-with zipfile.ZipFile(spec['file'], 'w', allowZip64=True) as z:
-    for e in spec['entries']:
-        info = zipfile.ZipInfo(e['name'], date_time=(2022, 11, 30, 11, 0, 0))
-        info.compress_type = zipfile.ZIP_DEFLATED if e.get('compress', True) and not e['name'].endswith('/') else zipfile.ZIP_STORED
-        info.create_system = 3
-        info.external_attr = e.get('externalAttr', (0o40755 << 16) | 0x10 if e['name'].endswith('/') else 0o100644 << 16)
-        info.flag_bits |= e.get('flagBits', 0)
-        z.writestr(info, base64.b64decode(e.get('data', '')))
-`;
-
-/** Writes a zip with Python's zipfile: any names, any order, stored or deflated. */
-export async function pyZip(file: string, entries: readonly PyEntry[]): Promise<void> {
-  const spec = {
+/**
+ * Writes a zip of exactly these entries, in this order, with the byte-level writer of the hostile
+ * corpus: any names, stored or deflated, Unix attributes, the UTF-8 flag on non-ASCII names only (as
+ * Python's zipfile and Info-ZIP set it).
+ */
+export async function craftZip(file: string, entries: readonly CraftEntry[]): Promise<void> {
+  await writeZip(
     file,
-    entries: entries.map((e) => ({
-      ...e,
-      data: Buffer.from(e.data ?? '').toString('base64'),
-    })),
-  };
-  const result = await run('python3', ['-c', PY_WRITER], { input: JSON.stringify(spec) });
-  if (result.code !== 0) throw new Error(`python zip writer failed: ${result.stderr}`);
+    entries.map((entry) => {
+      const directory = entry.name.endsWith('/');
+      const data = typeof entry.data === 'string' ? Buffer.from(entry.data) : (entry.data ?? Buffer.alloc(0));
+      return {
+        name: entry.name,
+        data,
+        method: (entry.compress ?? true) && !directory ? DEFLATED : STORED,
+        flags: (/^[\x00-\x7f]*$/.test(entry.name) ? 0 : FLAG_UTF8) | (entry.flagBits ?? 0),
+        versionMadeBy: MADE_BY_UNIX,
+        externalAttributes: entry.externalAttr ?? (directory ? ((0o40755 << 16) | 0x10) >>> 0 : (0o100644 << 16) >>> 0),
+      };
+    }),
+  );
 }
 
-/** The file entries of an archive as {@link PyEntry}s (directory entries dropped), in archive order. */
-export async function pyEntriesOf(file: string): Promise<PyEntry[]> {
+/** The file entries of an archive as {@link CraftEntry}s (directory entries dropped), in archive order. */
+export async function craftEntriesOf(file: string): Promise<CraftEntry[]> {
   const bytes = await entryBytes(file);
   const central = await centralEntries(file);
   return central

@@ -76,8 +76,6 @@ const rejected: Array<[string, string | Buffer]> = [
 
 test('malformed or hostile bodies → 400 PR400-DV-0001', (t) => {
   for (const [label, body] of rejected) {
-    const started = Date.now();
     t.is(codeOf(() => checkPropfindBody(Buffer.isBuffer(body) ? body : Buffer.from(body))), 'PR400-DV-0001 XML parse error.', label);
-    t.true(Date.now() - started < 2000, label);
   }
 });

@@ -3,7 +3,7 @@
  * away, status reads and job starts answer 503 `PR503-SV-0003` while a running job keeps running.
  */
 import { join } from 'node:path';
-import test from 'ava';
+import avaTest from 'ava';
 import { FsSnapshotStore } from '../../../lib/adapters/fs/snapshot-store.js';
 import { RedisJobStore } from '../../../lib/adapters/redis/job-store.js';
 import type { CellDataSource, CellEvent, DavNode } from '../../../lib/types.js';
@@ -11,7 +11,10 @@ import { ROOT_TOKEN } from '../../helpers/auth.js';
 import { cellIdOf } from '../../helpers/cell-digest.js';
 import { redisClient, redisServer } from '../../helpers/redis-server.js';
 import { type TestServer, makeDataDir, startServer } from '../../helpers/server.js';
-import { waitFor } from '../../helpers/wait.js';
+import { unlessHung, waitFor } from '../../helpers/wait.js';
+import { needing } from '../../helpers/tools.js';
+
+const test = needing(avaTest, 'redis-server');
 
 const auth = { authorization: `Bearer ${ROOT_TOKEN}` };
 const json = { ...auth, 'content-type': 'application/json' };
@@ -108,15 +111,14 @@ test('redis http: Redis away → 503 PR503-SV-0003 for status, starts and cancel
   t.is((await exportStatus(server)).body['status'], 'exportation in progress');
 
   await redis.stop({ save: true });
-  const started = Date.now();
-  const answers = await Promise.all([
+  // Every answer comes while Redis is still away: none waits for it.
+  const answers = await unlessHung(Promise.all([
     server.request('GET', 'alice', '__export', { headers: auth }),
     server.request('GET', 'alice', '__import', { headers: auth }),
     server.request('POST', 'bob', '__export', { headers: json, body: '{"Name":"during"}' }),
     server.request('POST', 'alice', '__import', { headers: json, body: '{"Name":"through"}' }),
     server.request('DELETE', 'alice', '__export', { headers: auth }),
-  ]);
-  t.true(Date.now() - started < 5_000, `answered within ${Date.now() - started} ms`);
+  ]), 'answers while Redis is away');
   for (const res of answers) {
     t.is(res.status, 503);
     t.deepEqual(res.json(), {
@@ -125,10 +127,10 @@ test('redis http: Redis away → 503 PR503-SV-0003 for status, starts and cancel
     });
   }
   // Let at least one renewal fail while Redis is away: the job must not take it as a lost lease.
-  await waitFor(async () => errors.length > 0, 5_000);
+  await waitFor(async () => errors.length > 0);
 
   await redis.start();
-  await waitFor(async () => (await exportStatus(server)).status === 200, 10_000);
+  await waitFor(async () => (await exportStatus(server)).status === 200);
   t.is((await exportStatus(server)).body['status'], 'exportation in progress', 'still running after the outage');
   exportGate.open();
   await waitFor(async () => (await exportStatus(server)).body['status'] === 'ready');

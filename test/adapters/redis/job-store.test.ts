@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import test, { type ExecutionContext } from 'ava';
+import avaTest, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import type { RedisClusterType } from 'redis';
 import type { RedisClientLike } from '../../../lib/adapters/redis/client.js';
@@ -17,6 +17,10 @@ import {
   redisClient,
   redisServer,
 } from '../../helpers/redis-server.js';
+import { HANG_MS, unlessHung } from '../../helpers/wait.js';
+import { needing } from '../../helpers/tools.js';
+
+const test = needing(avaTest, 'redis-server');
 
 // Both node-redis shapes fit the structural client type the store takes (checked by tsc).
 const fitsClient: (client: TestRedisClient) => RedisClientLike = (client) => client;
@@ -61,14 +65,12 @@ async function keysUnder(client: TestRedisClient, prefix: string): Promise<strin
   return (await client.keys(`${prefix}*`)).sort();
 }
 
-/** Asserts that a promise rejects with `PR503-SV-0003` and returns how long it took. */
-async function rejects503(t: ExecutionContext, promise: Promise<unknown>, what: string): Promise<number> {
-  const started = Date.now();
-  const error = await t.throwsAsync(promise, { instanceOf: PersoniumError }, what);
+/** Asserts that a promise rejects with `PR503-SV-0003` (a promise that never settles fails as hung). */
+async function rejects503(t: ExecutionContext, promise: Promise<unknown>, what: string): Promise<void> {
+  const error = await t.throwsAsync(unlessHung(promise, what), { instanceOf: PersoniumError }, what);
   t.is(error?.code, 'PR503-SV-0003', what);
   t.is(error?.status, 503, what);
   t.truthy(error?.cause, `${what}: the cause is kept`);
-  return Date.now() - started;
 }
 
 jobStoreContract(test, () => new RedisJobStore({ client: sharedClient(), prefix: uniquePrefix() }));
@@ -263,8 +265,8 @@ test('redis: stopped server: every method rejects with PR503-SV-0003 within the 
   t.truthy(await store.renew('held', job.token, 30, 30_000));
 
   await redis.stop({ save: true });
-  const started = Date.now();
-  const elapsed = await Promise.all([
+  // Each call rejects while the server is still down: none waits for it to come back.
+  await Promise.all([
     rejects503(t, store.claim(request('held'), LONG), 'claim of the held cell'),
     rejects503(t, store.claim(request('free', 'import'), LONG), 'claim of a free cell'),
     rejects503(t, store.renew('held', job.token, 40, 30_000), 'renew'),
@@ -274,11 +276,9 @@ test('redis: stopped server: every method rejects with PR503-SV-0003 within the 
     rejects503(t, store.get('held'), 'get'),
     rejects503(t, store.countRunning(), 'countRunning'),
   ]);
-  t.true(Date.now() - started < 4_000, `all rejected within ${Date.now() - started} ms (${elapsed.join(', ')})`);
 
   await redis.start();
-  const back = await waitUntilAnswering(store);
-  t.true(back < 5_000, `answering again ${back} ms after the restart`);
+  await waitUntilAnswering(store);
   const state = await store.get('held');
   t.is(state.running?.token, job.token, 'the held job survived');
   t.is(state.running?.progress, 30, 'the failed renew changed nothing');
@@ -304,8 +304,9 @@ test('redis: a server that stops answering: calls reject within the deadline; al
       rejects503(t, store.countRunning(), 'countRunning'),
       rejects503(t, store.renew('c1', job.token, 10, 30_000), 'renew'),
     ]);
+    // Rejected while the server is still paused, and not before the 500 ms deadline.
     const took = Date.now() - started;
-    t.true(took >= 450 && took < 2_000, `rejected after ${took} ms`);
+    t.true(took >= 450, `rejected after ${took} ms`);
   } finally {
     redis.resume();
   }
@@ -314,15 +315,15 @@ test('redis: a server that stops answering: calls reject within the deadline; al
   t.true(await store.finish('c1', job.token));
 });
 
-/** Polls `countRunning` until it answers; resolves to how long that took. */
-async function waitUntilAnswering(store: JobStore): Promise<number> {
+/** Polls `countRunning` until it answers (a store that never reconnects fails as hung). */
+async function waitUntilAnswering(store: JobStore): Promise<void> {
   const started = Date.now();
   for (;;) {
     try {
       await store.countRunning();
-      return Date.now() - started;
+      return;
     } catch (error) {
-      if (!(error instanceof PersoniumError) || Date.now() - started > 10_000) throw error;
+      if (!(error instanceof PersoniumError) || Date.now() - started > HANG_MS) throw error;
       await sleep(50);
     }
   }

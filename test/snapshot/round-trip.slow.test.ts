@@ -1,7 +1,7 @@
 /**
  * The whole data path on a generated cell large enough to need ZIP64 by entry count: FsCellDataSource
  * export view → writer → FsSnapshotStore → reader (ranged reads) → FsCellDataSource import → export
- * view, reproducing every record and every byte with the target's identity.
+ * view, reproducing every record and every byte with the target's identity. Minutes: `npm run test:slow`.
  */
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,7 +9,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import test from 'ava';
+import avaTest from 'ava';
 import { FsCellDataSource } from '../../lib/adapters/fs/cell-data-source.js';
 import { FsSnapshotStore } from '../../lib/adapters/fs/snapshot-store.js';
 import { importSnapshot } from '../../lib/jobs/import-job.js';
@@ -21,6 +21,9 @@ import type { CellInfo } from '../../lib/types.js';
 import { expectedAfterImport } from '../helpers/cell-digest.js';
 import { digestCell } from '../../lib/contract/cell-data-source.js';
 import { tempDir } from '../helpers/tmp.js';
+import { needing } from '../helpers/tools.js';
+
+const test = needing(avaTest, 'unzip');
 
 const run = promisify(execFile);
 const RECORDS = 100_000;

@@ -1,0 +1,94 @@
+/**
+ * System tools that some tests need (`redis-server`, `java`, `python3`, `zip`, `unzip`, `curl`).
+ *
+ * Each is looked up on `PATH` once per test process. A test file wraps ava's `test` with
+ * {@link needing}: with every tool present it is ava's `test` itself; without one, each test is
+ * registered as skipped with the reason in its title and recorded for the run's closing summary
+ * (see `test/run.ts`); under `CI=true` a missing tool fails each such test instead, so CI proves
+ * everything.
+ */
+import { accessSync, appendFileSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { TestFn } from 'ava';
+
+/** Every tool a test may need, with the Debian package that brings it. */
+export const TOOLS = {
+  'redis-server': 'redis-server',
+  java: 'default-jdk-headless',
+  python3: 'python3',
+  zip: 'zip',
+  unzip: 'unzip',
+  curl: 'curl',
+} as const;
+
+/** A tool a test may need. */
+export type Tool = keyof typeof TOOLS;
+
+/** The environment variable naming the file where skipped tests are recorded, one per line. */
+export const SKIP_LOG_ENV = 'KCS_SKIP_LOG';
+
+const found = new Map<Tool, boolean>();
+
+/** Whether `tool` is an executable file in a directory of `PATH`. */
+export function hasTool(tool: Tool): boolean {
+  let known = found.get(tool);
+  if (known === undefined) {
+    known = (process.env['PATH'] ?? '').split(delimiter).some((dir) => dir !== '' && isExecutable(join(dir, tool)));
+    found.set(tool, known);
+  }
+  return known;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Why a test cannot run here: `redis-server not found (apt-get install redis-server)`. */
+export function missingReason(tools: readonly Tool[]): string | undefined {
+  const missing = tools.filter((tool) => !hasTool(tool));
+  if (missing.length === 0) return undefined;
+  return missing.map((tool) => `${tool} not found (apt-get install ${TOOLS[tool]})`).join(', ');
+}
+
+/** Records one skipped test for the closing summary: `reason<TAB>title`. */
+function record(reason: string, title: string): void {
+  const log = process.env[SKIP_LOG_ENV];
+  if (log !== undefined && log !== '') appendFileSync(log, `${reason}\t${title.replaceAll(/\s+/g, ' ')}\n`);
+}
+
+type Register = (title: string, ...rest: unknown[]) => void;
+
+/** A hook (`before`, `after.always`, …) that is never run because its tests are not. */
+const idleHook = Object.assign(() => undefined, { always: () => undefined, skip: () => undefined });
+
+/**
+ * ava's `test` for tests that need `tools`. Supports what this suite uses of it: calling it,
+ * `.serial`, and the hooks (`before`, `after`, `beforeEach`, `afterEach`, with `.always`).
+ */
+export function needing(test: TestFn, ...tools: Tool[]): TestFn {
+  const reason = missingReason(tools);
+  if (reason === undefined) return test;
+  const inCi = process.env['CI'] === 'true';
+  const stand = (register: Register): Register => (title, ...rest) => {
+    if (inCi) {
+      register(title, (t: { fail(message: string): void }) => t.fail(`${reason}: CI=true requires every tool`));
+      return;
+    }
+    record(reason, title);
+    register(`${title} [skipped: ${reason}]`, ...rest);
+  };
+  const serial = stand(inCi ? (test.serial as Register) : (test.serial.skip as Register));
+  const wrapped = Object.assign(stand(inCi ? (test as Register) : (test.skip as Register)), {
+    serial,
+    before: idleHook,
+    after: idleHook,
+    beforeEach: idleHook,
+    afterEach: idleHook,
+  });
+  return wrapped as unknown as TestFn;
+}
