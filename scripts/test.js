@@ -42,12 +42,12 @@ try {
 }
 rmSync(dir, { recursive: true, force: true });
 if (lines.length > 0) {
+  // A test that needs two missing tools counts for each.
   const byReason = new Map();
   for (const line of lines) {
-    const reason = line.slice(0, line.indexOf('\t'));
-    byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+    for (const reason of line.slice(0, line.indexOf('\t')).split('|')) byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
   }
-  const parts = [...byReason].map(([reason, count]) => (byReason.size === 1 ? reason : `${count} for ${reason}`));
+  const parts = [...byReason].map(([reason, count]) => (byReason.size === 1 ? reason : `${reason}: ${count}`));
   console.log(`\nskipped ${lines.length} test${lines.length === 1 ? '' : 's'}: ${parts.join('; ')}`);
 }
 process.exit(code);

@@ -48,17 +48,15 @@ function isExecutable(file: string): boolean {
   }
 }
 
-/** Why a test cannot run here: `redis-server not found (apt-get install redis-server)`. */
-export function missingReason(tools: readonly Tool[]): string | undefined {
-  const missing = tools.filter((tool) => !hasTool(tool));
-  if (missing.length === 0) return undefined;
-  return missing.map((tool) => `${tool} not found (apt-get install ${TOOLS[tool]})`).join(', ');
+/** Why a test cannot run here, one reason a missing tool: `redis-server not found (apt-get install redis-server)`. */
+export function missingReasons(tools: readonly Tool[]): string[] {
+  return tools.filter((tool) => !hasTool(tool)).map((tool) => `${tool} not found (apt-get install ${TOOLS[tool]})`);
 }
 
-/** Records one skipped test for the closing summary: `reason<TAB>title`. */
-function record(reason: string, title: string): void {
+/** Records one skipped test for the closing summary: its reasons separated by `|`, a tab, its title. */
+function record(reasons: readonly string[], title: string): void {
   const log = process.env[SKIP_LOG_ENV];
-  if (log !== undefined && log !== '') appendFileSync(log, `${reason}\t${title.replaceAll(/\s+/g, ' ')}\n`);
+  if (log !== undefined && log !== '') appendFileSync(log, `${reasons.join('|')}\t${title.replaceAll(/\s+/g, ' ')}\n`);
 }
 
 type Register = (title: string, ...rest: unknown[]) => void;
@@ -71,15 +69,16 @@ const idleHook = Object.assign(() => undefined, { always: () => undefined, skip:
  * `.serial`, and the hooks (`before`, `after`, `beforeEach`, `afterEach`, with `.always`).
  */
 export function needing(test: TestFn, ...tools: Tool[]): TestFn {
-  const reason = missingReason(tools);
-  if (reason === undefined) return test;
+  const reasons = missingReasons(tools);
+  if (reasons.length === 0) return test;
+  const reason = reasons.join(', ');
   const inCi = process.env['CI'] === 'true';
   const stand = (register: Register): Register => (title, ...rest) => {
     if (inCi) {
       register(title, (t: { fail(message: string): void }) => t.fail(`${reason}: CI=true requires every tool`));
       return;
     }
-    record(reason, title);
+    record(reasons, title);
     register(`${title} [skipped: ${reason}]`, ...rest);
   };
   const serial = stand(inCi ? (test.serial as Register) : (test.serial.skip as Register));
