@@ -1,5 +1,5 @@
 /**
- * A 100 MB upload and download with curl (and curl's own resume) against a server in its own
+ * A 200 MB upload and download with curl (and curl's own resume) against a server in its own
  * process, whose resident memory is sampled to show that nothing is buffered. `npm run test:slow`.
  */
 import { execFile } from 'node:child_process';
@@ -21,10 +21,10 @@ const auth = { authorization: `Bearer ${ROOT_TOKEN}` };
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
 
-test('curl: a 100 MB upload and download, SHA-256 equal, server memory growth far below the file size', async (t) => {
+test('curl: a 200 MB upload and download, SHA-256 equal, server memory growth below half the file size', async (t) => {
   const work = await tempDir(t);
   const source = join(work, 'source.bin');
-  const size = 100 * MiB;
+  const size = 200 * MiB;
   const digest = await randomFile(source, size);
   const child = await startChild(t, await makeDataDir(t), { REPORT_RSS: '1' });
   const url = `${child.origin}/alice/__snapshot/big.zip`;
@@ -48,7 +48,7 @@ test('curl: a 100 MB upload and download, SHA-256 equal, server memory growth fa
   t.is(await sha256File(target), digest);
 
   // curl's own resume (-C -): it asks for the missing tail with a Range.
-  await truncate(target, 40 * MiB);
+  await truncate(target, 80 * MiB);
   const resumed = await run('curl', ['-sS', '--fail-with-body', '-C', '-', '-o', target, '-w', '%{http_code}', ...curlAuth, url]);
   t.is(resumed.stdout, '206');
   t.is(await sha256File(target), digest);
@@ -59,6 +59,8 @@ test('curl: a 100 MB upload and download, SHA-256 equal, server memory growth fa
     `server RSS: upload ${(upBase.rss / MiB).toFixed(1)} → peak ${(upPeak.peak / MiB).toFixed(1)} MiB (+${(upGrowth / MiB).toFixed(1)}); ` +
       `download ${(downBase.rss / MiB).toFixed(1)} → peak ${(downPeak.peak / MiB).toFixed(1)} MiB (+${(downGrowth / MiB).toFixed(1)})`,
   );
-  t.true(upGrowth < 60 * MiB, `upload grew RSS by ${upGrowth} bytes`);
-  t.true(downGrowth < 60 * MiB, `download grew RSS by ${downGrowth} bytes`);
+  // A server that held the file would grow by at least its size; streaming grows by what the garbage
+  // collector lets pile up, which differs between Node versions but does not grow with the file.
+  t.true(upGrowth < size / 2, `upload grew RSS by ${upGrowth} bytes`);
+  t.true(downGrowth < size / 2, `download grew RSS by ${downGrowth} bytes`);
 });
