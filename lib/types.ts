@@ -234,7 +234,9 @@ export interface SnapshotStore {
   stat(cellId: string, name: string): Promise<SnapshotInfo | undefined>;
   /**
    * Streams a file, or the inclusive `range` of it. Resolves to `undefined` when there is no such
-   * file. A range past the end is the caller's error and rejects.
+   * file. A range that is not `0 <= start <= end < size` (integers; so any range of an empty file)
+   * rejects with a `PR416-DV-0001` {@link PersoniumError}: the GET route takes that as "the file
+   * shrank meanwhile" and looks again, so any other error there would answer 500.
    */
   read(cellId: string, name: string, range?: ByteRange): Promise<Readable | undefined>;
   /** Starts an atomic upload. */

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ExecutionContext, TestFn } from 'ava';
 import { PersoniumError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import type { SnapshotInfo, SnapshotStore, SnapshotUpload, WriteConditions } from '../types.js';
+import type { ByteRange, SnapshotInfo, SnapshotStore, SnapshotUpload, WriteConditions } from '../types.js';
 
 /** Makes a fresh, empty store for one test. */
 export type MakeSnapshotStore = (t: ExecutionContext) => SnapshotStore | Promise<SnapshotStore>;
@@ -199,15 +199,19 @@ export function snapshotStoreContract(test: TestFn, makeStore: MakeSnapshotStore
     }
   });
 
-  test(title('a range past the end, or reversed, rejects'), async (t) => {
+  test(title('a range past the end, or reversed, rejects with PR416-DV-0001'), async (t) => {
     const store = await makeStore(t);
     await put(store, CELL, 'r.zip', '0123456789');
-    await t.throwsAsync(store.read(CELL, 'r.zip', { start: 0, end: 10 }));
-    await t.throwsAsync(store.read(CELL, 'r.zip', { start: 10, end: 12 }));
-    await t.throwsAsync(store.read(CELL, 'r.zip', { start: 5, end: 4 }));
-    await t.throwsAsync(store.read(CELL, 'r.zip', { start: -1, end: 4 }));
+    const rejects416 = async (name: string, range: ByteRange): Promise<void> => {
+      const error = await t.throwsAsync(store.read(CELL, name, range), undefined, `${name} ${range.start}-${range.end}`);
+      t.is((error as { code?: unknown } | undefined)?.code, 'PR416-DV-0001', `${name} ${range.start}-${range.end}`);
+    };
+    await rejects416('r.zip', { start: 0, end: 10 });
+    await rejects416('r.zip', { start: 10, end: 12 });
+    await rejects416('r.zip', { start: 5, end: 4 });
+    await rejects416('r.zip', { start: -1, end: 4 });
     await put(store, CELL, 'empty.zip', '');
-    await t.throwsAsync(store.read(CELL, 'empty.zip', { start: 0, end: 0 }));
+    await rejects416('empty.zip', { start: 0, end: 0 });
     // The store is still fine afterwards.
     t.is((await readAll(t, store, CELL, 'r.zip')).toString(), '0123456789');
   });

@@ -2,6 +2,7 @@
  * Progress of a job, weighted by bytes and records rather than by entry count: an integer percent
  * that never decreases and stays at most 99 until the job has finished.
  */
+import { runningPercent } from './transitions.js';
 
 /** Bytes one record or one WebDAV resource weighs, besides its content. */
 export const RECORD_WEIGHT = 512;
@@ -38,7 +39,7 @@ export class Progress {
 
   /** Records the work done so far; resolves to the (never decreasing) percent. */
   update(done: WorkAmount): number {
-    const percent = Math.min(99, Math.floor((weigh(done) * 100) / this.#total));
+    const percent = runningPercent((weigh(done) * 100) / this.#total);
     if (percent > this.#percent) this.#percent = percent;
     return this.#percent;
   }

@@ -8,6 +8,7 @@ import type { ResolvedLease } from '../options.js';
 import type { CellJobState, EventLogger, JobKind, JobRecord, JobRequest, JobStore, SnapshotStore } from '../types.js';
 import { writeErrorFile } from './error-file.js';
 import { emitEvent } from './events.js';
+import { runningPercent } from './transitions.js';
 
 /** How often progress is published, in ms. */
 const PROGRESS_INTERVAL_MS = 1000;
@@ -196,7 +197,7 @@ export class JobRunner {
       record,
       signal: controller.signal,
       setProgress: (value) => {
-        if (value > percent) percent = Math.min(99, Math.floor(value));
+        if (value > percent) percent = runningPercent(value);
       },
       confirmLease: async () => {
         await renew();

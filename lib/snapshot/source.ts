@@ -20,12 +20,15 @@ export interface RandomAccessSource {
   read(range: ByteRange): Promise<Readable>;
 }
 
+/** Whether `range` is an inclusive range of integers inside `size` bytes: `0 <= start <= end < size`. */
+export function rangeWithin(range: ByteRange, size: number): boolean {
+  const { start, end } = range;
+  return Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && start <= end && end < size;
+}
+
 /** Throws a RangeError unless `range` is an inclusive range inside an archive of `size` bytes. */
 export function checkRange(range: ByteRange, size: number): void {
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end >= size) {
-    throw new RangeError(`invalid range ${start}-${end} of ${size} bytes`);
-  }
+  if (!rangeWithin(range, size)) throw new RangeError(`invalid range ${range.start}-${range.end} of ${size} bytes`);
 }
 
 /**

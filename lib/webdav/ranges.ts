@@ -4,7 +4,8 @@
  * with the other preconditions, in `preconditions.ts`.
  */
 import parseRange from 'range-parser';
-import type { ByteRange } from '../types.js';
+import { PersoniumError } from '../errors.js';
+import type { ByteRange, SnapshotStore } from '../types.js';
 
 /** What to send for a GET/HEAD: the whole file, one range of it, or 416. */
 export type RangeChoice =
@@ -42,4 +43,12 @@ export function contentRange(range: ByteRange, size: number): string {
 /** The `Content-Range` of a 416 answer. */
 export function unsatisfiedRange(size: number): string {
   return `bytes */${size}`;
+}
+
+/**
+ * The rejection of a range that is not inside a file of `size` bytes: 416 `PR416-DV-0001` with
+ * `Content-Range: bytes *\/{size}`. What every {@link SnapshotStore}'s `read` rejects with.
+ */
+export function rangeNotSatisfiable(size: number): PersoniumError {
+  return new PersoniumError('PR416-DV-0001', [], { headers: { 'Content-Range': unsatisfiedRange(size) } });
 }

@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path';
 import type { ErrorBody } from '../../errors.js';
 import type { CellJobState, ClaimOptions, ClaimResult, JobKind, JobRecord, JobRequest, JobStore } from '../../types.js';
 import {
+  type EndWhen,
   assertClaimOptions,
   assertLeaseMs,
   cancelJob,
@@ -31,7 +32,7 @@ import {
   isEmptyState,
   isLive,
   renewJob,
-} from '../memory/job-store.js';
+} from '../../jobs/transitions.js';
 import { withFileLock } from './lock.js';
 import type { FileLockOptions } from './lock.js';
 import {
@@ -250,7 +251,7 @@ export class FsJobStore implements JobStore {
     return this.#end(cellId, token, failure, 'expired');
   }
 
-  #end(cellId: string, token: string, failure: ErrorBody | undefined, when: 'live' | 'expired'): Promise<boolean> {
+  #end(cellId: string, token: string, failure: ErrorBody | undefined, when: EndWhen): Promise<boolean> {
     return this.#locked(async () => {
       const state = await this.#read(cellId);
       const next = endJob(state, token, failure, when, Date.now());

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { type ErrorBody, PersoniumError } from '../../errors.js';
 import type { CellJobState, ClaimOptions, ClaimResult, JobKind, JobRecord, JobRequest, JobStore } from '../../types.js';
-import { assertClaimOptions, assertLeaseMs } from '../memory/job-store.js';
+import { type EndWhen, assertClaimOptions, assertLeaseMs, runningPercent } from '../../jobs/transitions.js';
 import { type RedisClientLike, isRedisClientLike, runScript } from './client.js';
 import { parseClaim, parseCount, parseOptionalJob, parseState } from './replies.js';
 import { CANCEL, CLAIM, COUNT, END, GET, RENEW, type RedisScript } from './scripts.js';
@@ -140,7 +140,7 @@ export class RedisJobStore implements JobStore {
   async renew(cellId: string, token: string, progress: number, leaseMs: number): Promise<JobRecord | undefined> {
     assertLeaseMs(leaseMs);
     const lease = Math.ceil(leaseMs);
-    const offered = Number.isFinite(progress) ? String(Math.min(99, Math.floor(progress))) : '';
+    const offered = Number.isFinite(progress) ? String(runningPercent(progress)) : '';
     const reply = await this.#run(
       RENEW,
       [this.#jobKey(cellId), this.#liveKey],
@@ -164,7 +164,7 @@ export class RedisJobStore implements JobStore {
     return this.#end(cellId, token, failure, 'expired');
   }
 
-  async #end(cellId: string, token: string, failure: ErrorBody | undefined, when: 'live' | 'expired'): Promise<boolean> {
+  async #end(cellId: string, token: string, failure: ErrorBody | undefined, when: EndWhen): Promise<boolean> {
     const error =
       failure === undefined
         ? ''

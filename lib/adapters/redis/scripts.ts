@@ -2,7 +2,7 @@
  * The Lua scripts of `RedisJobStore`: one per transition of the job contract, each run atomically on
  * the Redis server with the server's own clock (`TIME`), so instances with skewed clocks agree on
  * which leases are live. They implement the rules of the pure transitions in
- * `../memory/job-store.ts` (`claimCell`, `renewJob`, `cancelJob`, `endJob`) over this layout:
+ * `jobs/transitions.ts` (`claimCell`, `renewJob`, `cancelJob`, `endJob`) over this layout:
  *
  * - `job` (hash, one per cell): the job holding the cell, live or expired: `cellId`, `kind`, `name`,
  *   `requestKey`, `subject` (JSON: `null` or a string), `token`, `startedAt` (ISO), `progress`,
