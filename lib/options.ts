@@ -1,6 +1,6 @@
 /**
- * Options: the defaults are the single source of truth; `resolveOptions` whitelists keys, fills
- * defaults and validates eagerly, throwing a `TypeError` that names the offending option.
+ * Options: `resolveOptions` whitelists keys, fills defaults (the limits' from `limits.ts`) and
+ * validates eagerly, throwing a `TypeError` that names the offending option.
  */
 import type { Context } from 'koa';
 import type {
@@ -10,13 +10,14 @@ import type {
   EventLogger,
   JobStore,
   LeaseOptions,
-  LimitOptions,
   SnapshotStore,
 } from './types.js';
+import { DEFAULT_LIMITS, type ResolvedLimits } from './limits.js';
+import { isJsonObject as isObject } from './util/json.js';
 import { PACKAGE_VERSION } from './version.js';
 
-/** Every limit, filled. */
-export type ResolvedLimits = { readonly [K in keyof LimitOptions]-?: number };
+export { DEFAULT_LIMITS, type ResolvedLimits } from './limits.js';
+
 /** Lease timing, filled. */
 export type ResolvedLease = { readonly [K in keyof LeaseOptions]-?: number };
 
@@ -50,16 +51,6 @@ export interface ResolvedOptions {
   readonly onError: (error: unknown, ctx?: Context) => void;
 }
 
-/** The default limits. */
-export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
-  maxRunningJobs: 4,
-  maxSnapshotBytes: 10 * 2 ** 30,
-  maxEntries: 1_000_000,
-  maxUncompressedBytes: 64 * 2 ** 30,
-  maxCompressionRatio: 200,
-  maxLineBytes: 16 * 2 ** 20,
-  maxRequestBodyBytes: 64 * 2 ** 10,
-});
 
 /** The default lease timing. */
 export const DEFAULT_LEASE: ResolvedLease = Object.freeze({ ttlMs: 30_000, renewMs: 10_000 });
@@ -82,10 +73,6 @@ const TOP_KEYS = [
 
 function fail(message: string): never {
   throw new TypeError(`koa-cell-snapshot: ${message}`);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function checkKeys(value: Record<string, unknown>, allowed: readonly string[], where: string): void {

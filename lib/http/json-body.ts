@@ -5,6 +5,7 @@
 import type { Context } from 'koa';
 import { HttpMethodEnum, koaBody } from 'koa-body';
 import { PersoniumError } from '../errors.js';
+import { isJsonObject } from '../util/json.js';
 
 /** The longest raw body quoted back in a parse error. */
 const QUOTE_LIMIT = 200;
@@ -48,22 +49,7 @@ export function jsonBodyReader(limitBytes: number) {
     } catch {
       throw new PersoniumError('PR400-CM-0004', [quote(raw)]);
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new PersoniumError('PR400-CM-0004', [quote(raw)]);
-    }
-    return value as Record<string, unknown>;
+    if (!isJsonObject(value)) throw new PersoniumError('PR400-CM-0004', [quote(raw)]);
+    return value;
   };
-}
-
-/** The snapshot name pattern of Personium. */
-export const NAME_PATTERN = /^[a-zA-Z0-9_-]{1,192}$/;
-/** The pattern as Personium quotes it in `PR400-CM-0002`. */
-export const NAME_PATTERN_TEXT = '^[a-zA-Z0-9-_]{1,192}$';
-
-/** Validates a `Name` value: 400 `PR400-CM-0002` unless a string matching the pattern. */
-export function snapshotName(value: unknown): string {
-  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
-    throw new PersoniumError('PR400-CM-0002', ['Name', NAME_PATTERN_TEXT]);
-  }
-  return value;
 }

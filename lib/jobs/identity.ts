@@ -1,8 +1,10 @@
 /** The target cell keeps its identity on import: its id, name and owner replace the snapshot's. */
 import type { CellInfo, ODataRecord } from '../types.js';
+import { isJsonObject } from '../util/json.js';
 
+/** A copy of a JSON object, or a new empty one for anything else. */
 function object(value: unknown): Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...(value as Record<string, unknown>) } : {};
+  return isJsonObject(value) ? { ...value } : {};
 }
 
 /** The snapshot's cell record with the target's `_id`, `s.Name` and `h.Owner` (removed when the target has none). */

@@ -1,7 +1,7 @@
 /** `{CellURL}__export`: POST starts an export, GET reports it, DELETE cancels it (SPEC section 5). */
 import type { Context } from 'koa';
 import { PersoniumError } from '../errors.js';
-import { snapshotName } from '../http/json-body.js';
+import { snapshotName } from '../snapshot/names.js';
 import type { MethodTable } from '../http/pipeline.js';
 import { authorised, getState } from '../http/state.js';
 import { exportWork } from '../jobs/export-job.js';

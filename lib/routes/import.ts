@@ -1,6 +1,6 @@
 /** `{CellURL}__import`: POST starts an import, GET reports it, DELETE cancels it (SPEC section 6). */
 import { PersoniumError } from '../errors.js';
-import { snapshotName } from '../http/json-body.js';
+import { snapshotName } from '../snapshot/names.js';
 import type { MethodTable } from '../http/pipeline.js';
 import { authorised } from '../http/state.js';
 import { importWork } from '../jobs/import-job.js';

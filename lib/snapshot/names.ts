@@ -1,6 +1,6 @@
 /**
- * Validation of snapshot file names and cell ids, before either comes near a path. Not specific to
- * the file system: any {@link SnapshotStore} may use it.
+ * Validation of snapshot file names, export/import `Name`s and cell ids, before any comes near a
+ * path. Not specific to the file system: any {@link SnapshotStore} may use it.
  */
 import { PersoniumError } from '../errors.js';
 import type { SnapshotStore } from '../types.js';
@@ -37,4 +37,17 @@ export function assertSnapshotName(name: string): void {
 export function assertCellId(cellId: string): void {
   const problem = segmentProblem(cellId);
   if (problem !== undefined) throw new TypeError(`Invalid cell id (${problem}): ${JSON.stringify(cellId)}`);
+}
+
+/** The `Name` of an export or import (the snapshot file is `{Name}.zip`): Personium's pattern. */
+export const NAME_PATTERN = /^[a-zA-Z0-9_-]{1,192}$/;
+/** The pattern as Personium quotes it in `PR400-CM-0002`. */
+export const NAME_PATTERN_TEXT = '^[a-zA-Z0-9-_]{1,192}$';
+
+/** Validates a `Name` value: 400 `PR400-CM-0002` unless a string matching the pattern. */
+export function snapshotName(value: unknown): string {
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
+    throw new PersoniumError('PR400-CM-0002', ['Name', NAME_PATTERN_TEXT]);
+  }
+  return value;
 }

@@ -37,6 +37,9 @@
 import type { Readable } from 'node:stream';
 import type { ZipFile } from 'yauzl';
 import { PersoniumError } from '../errors.js';
+import { DEFAULT_LIMITS } from '../limits.js';
+import { isJsonObject } from '../util/json.js';
+import { LineSplitter, LineTooLongError, recordProblem, toRecord } from './lines.js';
 import type { DavImportNode, DavMeta, ODataRecord, ODataType } from '../types.js';
 import { CELL_PATH, EXPORT_VERSION, INTEGRITY_PATH, MANIFEST_PATH, ODATA_FILES, REQUIRED_PATHS, type Manifest } from './format.js';
 import { timeSlicer } from '../util/yield.js';
@@ -73,12 +76,12 @@ export interface ReaderLimits {
   maxLineBytes: number;
 }
 
-/** The default limits: 1,000,000 entries, 64 GiB, ratio 200, lines of 16 MiB (as `LimitOptions`). */
+/** The default limits: the router's defaults of the same names. */
 export const DEFAULT_READER_LIMITS: ReaderLimits = Object.freeze({
-  maxEntries: 1_000_000,
-  maxUncompressedBytes: 64 * 2 ** 30,
-  maxCompressionRatio: 200,
-  maxLineBytes: 16 * 2 ** 20,
+  maxEntries: DEFAULT_LIMITS.maxEntries,
+  maxUncompressedBytes: DEFAULT_LIMITS.maxUncompressedBytes,
+  maxCompressionRatio: DEFAULT_LIMITS.maxCompressionRatio,
+  maxLineBytes: DEFAULT_LIMITS.maxLineBytes,
 });
 
 /** Options of {@link openSnapshot} and `verifySnapshot`. */
@@ -146,12 +149,6 @@ export interface SnapshotReader {
   close(): Promise<void>;
 }
 
-
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Parses JSON text; `PR400-CM-0004` quoting the text when it is not JSON. */
 function parseJson(text: string): unknown {
   try {
@@ -164,22 +161,15 @@ function parseJson(text: string): unknown {
 /** Parses a JSON object; `PR400-CM-0004` quoting the text when it is not JSON or not an object. */
 function parseJsonObject(text: string): Record<string, unknown> {
   const value = parseJson(text);
-  if (!isPlainObject(value)) throw new PersoniumError('PR400-CM-0004', [clip(text)]);
+  if (!isJsonObject(value)) throw new PersoniumError('PR400-CM-0004', [clip(text)]);
   return value;
 }
 
 /** Parses one record (a `.pjson` line or `00_cell.json`); `PR400-CM-0004` with the text otherwise. */
 function parseRecord(text: string): ODataRecord {
-  const value = parseJsonObject(text);
-  if (
-    typeof value['_index'] !== 'string' ||
-    typeof value['_type'] !== 'string' ||
-    typeof value['_id'] !== 'string' ||
-    !isPlainObject(value['_source'])
-  ) {
-    throw new PersoniumError('PR400-CM-0004', [clip(text)]);
-  }
-  return { _index: value['_index'], _type: value['_type'], _source: value['_source'], _id: value['_id'] };
+  const value = parseJson(text);
+  if (recordProblem(value) !== undefined) throw new PersoniumError('PR400-CM-0004', [clip(text)]);
+  return toRecord(value);
 }
 
 class Reader implements SnapshotReader {
@@ -241,11 +231,11 @@ class Reader implements SnapshotReader {
     if (info.uncompressedSize > this.directory.integrityBound) throw unsafe(`${INTEGRITY_PATH} is too large`);
     const text = (await readWhole(this.ctx, info, crcOnly(info))).bytes.toString('utf8');
     const value = parseJson(text);
-    if (!isPlainObject(value) || value['algorithm'] !== 'sha256' || !Array.isArray(value['entries'])) throw fail();
+    if (!isJsonObject(value) || value['algorithm'] !== 'sha256' || !Array.isArray(value['entries'])) throw fail();
     const seen = new Set<string>();
     for (const item of value['entries'] as unknown[]) {
       if (
-        !isPlainObject(item) ||
+        !isJsonObject(item) ||
         typeof item['path'] !== 'string' ||
         !Number.isSafeInteger(item['size']) ||
         (item['size'] as number) < 0 ||
@@ -309,9 +299,8 @@ class Reader implements SnapshotReader {
     const stream = await this.open(info);
     const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const max = this.limits.maxLineBytes;
+    const splitter = new LineSplitter(max);
     const slice = timeSlicer();
-    let parts: Buffer[] = [];
-    let length = 0;
     let ended = false;
     /** Reads the rest of the entry: a failed check explains a bad line better than the line itself. */
     const drainThenThrow = async (error: unknown): Promise<never> => {
@@ -326,12 +315,6 @@ class Reader implements SnapshotReader {
       }
       throw error;
     };
-    const take = (): string => {
-      const line = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, length);
-      parts = [];
-      length = 0;
-      return line.toString('utf8');
-    };
     try {
       for (;;) {
         const next = await iterator.next();
@@ -339,23 +322,17 @@ class Reader implements SnapshotReader {
           ended = true;
           break;
         }
-        const chunk = next.value;
-        let start = 0;
-        while (start < chunk.length) {
-          const newline = chunk.indexOf(0x0a, start);
-          const stop = newline < 0 ? chunk.length : newline;
-          if (stop > start) {
-            length += stop - start;
-            if (length > max) {
-              await drainThenThrow(unsafe(`a line of ${describe(info.name)} is over the limit of ${max} bytes`));
-            }
-            parts.push(chunk.subarray(start, stop));
-          }
-          if (newline < 0) break;
-          start = newline + 1;
+        let lines: Buffer[];
+        try {
+          lines = splitter.push(next.value);
+        } catch (error) {
+          if (!(error instanceof LineTooLongError)) throw error;
+          return await drainThenThrow(unsafe(`a line of ${describe(info.name)} is over the limit of ${max} bytes`));
+        }
+        for (const line of lines) {
           let record: ODataRecord;
           try {
-            record = parseRecord(take());
+            record = parseRecord(line.toString('utf8'));
           } catch (error) {
             return await drainThenThrow(error);
           }
@@ -365,7 +342,8 @@ class Reader implements SnapshotReader {
         }
       }
       // A last line without '\n' is a record too (the entry has ended: its checks passed).
-      if (length > 0) yield parseRecord(take());
+      const last = splitter.end();
+      if (last !== undefined) yield parseRecord(last.toString('utf8'));
     } finally {
       if (!ended) stream.destroy();
     }

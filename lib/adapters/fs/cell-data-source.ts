@@ -8,11 +8,13 @@ import type { Stats } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PersoniumError } from '../../errors.js';
+import { DEFAULT_LIMITS } from '../../limits.js';
 import type { CellDataSource, CellInfo, ExportView, ODataRecord } from '../../types.js';
 import { CELL_FILE, isValidCellName } from './cell-layout.js';
 import { openFsExportView } from './export-view.js';
 import { type FsImportTransaction, beginFsImport } from './import-transaction.js';
-import { isJsonObject, parseRecord } from './lines.js';
+import { isJsonObject } from '../../util/json.js';
+import { parseRecord } from './lines.js';
 import { recoverRoot, whenUnlocked } from './swap.js';
 
 /** Options of {@link FsCellDataSource}. */
@@ -26,8 +28,8 @@ export interface FsCellDataSourceOptions {
   readonly maxLineBytes?: number;
 }
 
-/** The default of {@link FsCellDataSourceOptions.maxLineBytes}. */
-export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+/** The default of {@link FsCellDataSourceOptions.maxLineBytes}: the router's `limits.maxLineBytes`. */
+export const DEFAULT_MAX_LINE_BYTES = DEFAULT_LIMITS.maxLineBytes;
 
 /**
  * A {@link CellDataSource} over a directory of cells:

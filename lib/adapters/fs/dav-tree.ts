@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { CONTENT_NAME, PMETA_NAME } from '../../snapshot/format.js';
 import type { DavMeta } from '../../types.js';
 import { DAV_DIR, PRIVATE_ROOT_DIRS, pathKind } from './cell-layout.js';
-import { isJsonObject } from './lines.js';
+import { isJsonObject } from '../../util/json.js';
 
 /** One resource folder found by {@link walkDav}. */
 export interface DavEntry {

@@ -22,7 +22,8 @@ import {
   pjsonName,
   stagingName,
 } from './cell-layout.js';
-import { isJsonObject, recordProblem } from './lines.js';
+import { isJsonObject } from '../../util/json.js';
+import { recordProblem } from '../../snapshot/lines.js';
 import { claimPath, commitSwap, newSwapId, releasePath, withCellLock } from './swap.js';
 
 /** The import transaction of `FsCellDataSource`. */

@@ -1,6 +1,7 @@
 /**
- * Line handling for `.pjson` files: splitting a byte stream into lines with a length guard, counting
- * record lines without decoding them, and parsing one line into an {@link ODataRecord}.
+ * Line handling for `.pjson` files of the Fs cell source, over the shared rules of
+ * `snapshot/lines.ts`: reading record lines, counting them without decoding, and parsing one line
+ * into an {@link ODataRecord}.
  *
  * A *record line* is a `\n`-terminated line (the last one may lack the `\n`) that holds anything but
  * spaces, tabs and carriage returns; blank lines are skipped by both the splitter and the counter, so
@@ -8,6 +9,7 @@
  *
  * @module
  */
+import { LineSplitter, type LineTooLongError, recordProblem, toRecord } from '../../snapshot/lines.js';
 import type { ODataRecord } from '../../types.js';
 
 /** One record line of a file. */
@@ -29,61 +31,26 @@ function hasContent(buf: Uint8Array, start: number, end: number): boolean {
   return false;
 }
 
-/** Raised when a line is longer than the limit. */
-export class LineTooLongError extends Error {
-  /**
-   * @param lineNumber - the 1-based number of the offending line.
-   * @param maxLineBytes - the limit it exceeded.
-   */
-  constructor(
-    readonly lineNumber: number,
-    readonly maxLineBytes: number,
-  ) {
-    super(`Line ${lineNumber} is longer than ${maxLineBytes} bytes`);
-    this.name = 'LineTooLongError';
-  }
-}
-
 /**
  * Yields the record lines of a byte stream, one at a time, holding at most one line (plus one chunk)
  * in memory. Throws a {@link LineTooLongError} as soon as a line exceeds `maxLineBytes`.
  */
 export async function* readLines(source: AsyncIterable<Uint8Array>, maxLineBytes: number): AsyncGenerator<Line> {
-  let parts: Buffer[] = [];
-  let pending = 0;
-  let number = 0;
-  const finish = (tail: Buffer): Line | undefined => {
-    number++;
-    const line = parts.length === 0 ? tail : Buffer.concat([...parts, tail]);
-    parts = [];
-    pending = 0;
-    if (line.length > maxLineBytes) throw new LineTooLongError(number, maxLineBytes);
+  const splitter = new LineSplitter(maxLineBytes);
+  const record = (line: Buffer): Line | undefined => {
     if (!hasContent(line, 0, line.length)) return undefined;
     const end = line[line.length - 1] === 0x0d ? line.length - 1 : line.length;
-    return { text: line.toString('utf8', 0, end), number };
+    return { text: line.toString('utf8', 0, end), number: splitter.lineNumber };
   };
-  for await (const raw of source) {
-    const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(NEWLINE, start);
-      if (nl === -1) {
-        if (start < chunk.length) {
-          pending += chunk.length - start;
-          if (pending > maxLineBytes) throw new LineTooLongError(number + 1, maxLineBytes);
-          parts.push(chunk.subarray(start));
-        }
-        break;
-      }
-      const line = finish(chunk.subarray(start, nl));
-      if (line !== undefined) yield line;
-      start = nl + 1;
+  for await (const chunk of source) {
+    for (const line of splitter.push(chunk)) {
+      const found = record(line);
+      if (found !== undefined) yield found;
     }
   }
-  if (pending > 0) {
-    const line = finish(Buffer.alloc(0));
-    if (line !== undefined) yield line;
-  }
+  const last = splitter.end();
+  const found = last === undefined ? undefined : record(last);
+  if (found !== undefined) yield found;
 }
 
 /** Counts the record lines of a byte stream without decoding or holding them. */
@@ -105,24 +72,6 @@ export async function countLines(source: AsyncIterable<Uint8Array>): Promise<num
   return content ? count + 1 : count;
 }
 
-/** Whether a value is a plain JSON object (not null, not an array). */
-export function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * Checks that a value has the shape of an {@link ODataRecord}: string `_index`, `_type` and `_id`, and
- * an object `_source`. Returns the problem, or `undefined` when it is fine.
- */
-export function recordProblem(value: unknown): string | undefined {
-  if (!isJsonObject(value)) return 'not a JSON object';
-  for (const key of ['_index', '_type', '_id'] as const) {
-    if (typeof value[key] !== 'string') return `${key} is not a string`;
-  }
-  if (!isJsonObject(value['_source'])) return '_source is not an object';
-  return undefined;
-}
-
 /**
  * Parses one line (or the whole of `cell.json`) into a record. `where` names it in the error
  * (a file and line, never the content).
@@ -136,11 +85,5 @@ export function parseRecord(text: string, where: string): ODataRecord {
   }
   const problem = recordProblem(value);
   if (problem !== undefined) throw new Error(`Invalid record at ${where}: ${problem}`);
-  const v = value as Record<string, unknown>;
-  return {
-    _index: v['_index'] as string,
-    _type: v['_type'] as string,
-    _source: v['_source'] as Record<string, unknown>,
-    _id: v['_id'] as string,
-  };
+  return toRecord(value);
 }

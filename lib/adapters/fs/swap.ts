@@ -41,7 +41,7 @@ import {
   stagingName,
 } from './cell-layout.js';
 import { KeyedQueue } from '../../util/keyed-queue.js';
-import { isJsonObject } from './lines.js';
+import { isJsonObject } from '../../util/json.js';
 
 /** The content of a commit journal. */
 export interface SwapJournal {

@@ -1,0 +1,102 @@
+/**
+ * The one home of the `.pjson` rules: splitting a byte stream into `\n`-terminated lines with a length
+ * limit, and what a record is. The snapshot reader and the Fs cell source both use them; each decides
+ * only what a bad line means to it (an error code, or a blank line to skip).
+ */
+import type { ODataRecord } from '../types.js';
+import { isJsonObject } from '../util/json.js';
+
+/** Raised when a line is longer than the limit. */
+export class LineTooLongError extends Error {
+  /**
+   * @param lineNumber - the 1-based number of the offending line.
+   * @param maxLineBytes - the limit it exceeded.
+   */
+  constructor(
+    readonly lineNumber: number,
+    readonly maxLineBytes: number,
+  ) {
+    super(`Line ${lineNumber} is longer than ${maxLineBytes} bytes`);
+    this.name = 'LineTooLongError';
+  }
+}
+
+const NEWLINE = 0x0a;
+
+/**
+ * Splits a byte stream into lines, one chunk at a time, holding at most one line (plus the chunk):
+ * each line is returned without its `\n` (a `\r` before it is kept), and a line longer than
+ * `maxLineBytes` throws a {@link LineTooLongError} as soon as that many bytes have come without a `\n`.
+ */
+export class LineSplitter {
+  readonly #maxLineBytes: number;
+  #parts: Buffer[] = [];
+  #length = 0;
+  #number = 0;
+
+  /** @param maxLineBytes - the longest line accepted, in bytes. */
+  constructor(maxLineBytes: number) {
+    this.#maxLineBytes = maxLineBytes;
+  }
+
+  /** The 1-based number of the last line returned (0 before the first). */
+  get lineNumber(): number {
+    return this.#number;
+  }
+
+  /** The lines that `chunk` completes, in order. */
+  push(chunk: Uint8Array): Buffer[] {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const lines: Buffer[] = [];
+    let start = 0;
+    for (;;) {
+      const newline = bytes.indexOf(NEWLINE, start);
+      const stop = newline < 0 ? bytes.length : newline;
+      if (stop > start) {
+        this.#length += stop - start;
+        if (this.#length > this.#maxLineBytes) throw new LineTooLongError(this.#number + 1, this.#maxLineBytes);
+        this.#parts.push(bytes.subarray(start, stop));
+      }
+      if (newline < 0) return lines;
+      lines.push(this.#take());
+      start = newline + 1;
+    }
+  }
+
+  /** The last line when the stream did not end with `\n`, else `undefined`. */
+  end(): Buffer | undefined {
+    return this.#length > 0 ? this.#take() : undefined;
+  }
+
+  #take(): Buffer {
+    const line = this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#length);
+    this.#parts = [];
+    this.#length = 0;
+    this.#number += 1;
+    return line;
+  }
+}
+
+/**
+ * What is wrong with a value as an {@link ODataRecord} (string `_index`, `_type` and `_id`, an object
+ * `_source`), or `undefined` when it is one.
+ */
+export function recordProblem(value: unknown): string | undefined {
+  if (!isJsonObject(value)) return 'not a JSON object';
+  for (const key of ['_index', '_type', '_id'] as const) {
+    if (typeof value[key] !== 'string') return `${key} is not a string`;
+  }
+  if (!isJsonObject(value['_source'])) return '_source is not an object';
+  return undefined;
+}
+
+/** The record a value is, when {@link recordProblem} found nothing wrong; only its four fields are kept. */
+export function toRecord(value: unknown): ODataRecord {
+  const v = value as Record<string, unknown>;
+  return {
+    _index: v['_index'] as string,
+    _type: v['_type'] as string,
+    _source: v['_source'] as Record<string, unknown>,
+    _id: v['_id'] as string,
+  };
+}
