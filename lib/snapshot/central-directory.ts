@@ -7,7 +7,7 @@ import { type Entry, type ZipFile, fromRandomAccessReader } from 'yauzl';
 import { PersoniumError, isPersoniumError } from '../errors.js';
 import type { ODataType } from '../types.js';
 import { CELL_PATH, CONTENT_NAME, INTEGRITY_PATH, MANIFEST_PATH, ODATA_FILES, PMETA_NAME, WEBDAV_DIR } from './format.js';
-import type { ReaderLimits } from './reader.js';
+import { ONE_MIB, type ReaderLimits, describe, unsafe } from './reader-shared.js';
 import type { SourceReader } from './block-reader.js';
 
 /** What `99_integrity.json` promises for one entry. */
@@ -42,7 +42,6 @@ export interface Resource {
 }
 
 export const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-export const ONE_MIB = 2 ** 20;
 /**
  * Archives may always expand to this many bytes, whatever their compression ratio: a bomb is about
  * expansion, and a small archive of very repetitive files (logs, zero-filled images) is legitimate.
@@ -54,21 +53,6 @@ const TYPE_MASK = 0o170000;
 const TYPE_SYMLINK = 0o120000;
 const TYPE_FILE = 0o100000;
 const TYPE_DIR = 0o040000;
-const PARAM_MAX = 160;
-
-export function unsafe(reason: string, cause?: unknown): PersoniumError {
-  return new PersoniumError('PR400-SN-0002', [reason], cause === undefined ? {} : { cause });
-}
-
-/** Shortens a text for an error message parameter. */
-export function clip(text: string, max = PARAM_MAX): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…`;
-}
-
-export function describe(name: string): string {
-  return JSON.stringify(clip(name, 120));
-}
-
 /** Why an entry name is unsafe, or `undefined`. `name` has its trailing `/` (directory) removed. */
 function badName(name: string): string | undefined {
   if (name === '') return 'empty entry name';

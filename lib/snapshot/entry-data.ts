@@ -5,7 +5,8 @@ import { crc32, inflateRawSync } from 'node:zlib';
 import type { ZipFile } from 'yauzl';
 import { PersoniumError } from '../errors.js';
 import { BLOCK_SIZE, type SourceReader } from './block-reader.js';
-import { type EntryInfo, LOCAL_HEADER_SIZE, ONE_MIB, describe, unsafe } from './central-directory.js';
+import { type EntryInfo, LOCAL_HEADER_SIZE } from './central-directory.js';
+import { ONE_MIB, asError, describe, noop, unsafe } from './reader-shared.js';
 import { type Expectation, VerifyingStream, dataError } from './verifying-stream.js';
 
 /** What every entry read shares. */
@@ -15,14 +16,6 @@ export interface OpenContext {
   readonly onBytes: ((n: number) => void) | undefined;
   /** The verified streams still open, destroyed on close or abort. */
   readonly live: Set<Readable>;
-}
-
-export function noop(): void {
-  // Errors are seen by whoever consumes the stream.
-}
-
-export function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
 }
 
 /** Entries this small are read through the block cache and inflated in one call, without a stream. */

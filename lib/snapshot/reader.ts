@@ -44,37 +44,13 @@ import type { DavImportNode, DavMeta, ODataRecord, ODataType } from '../types.js
 import { CELL_PATH, EXPORT_VERSION, INTEGRITY_PATH, MANIFEST_PATH, ODATA_FILES, REQUIRED_PATHS, type Manifest } from './format.js';
 import { timeSlicer } from '../util/yield.js';
 import { SourceReader } from './block-reader.js';
-import {
-  type Directory,
-  type EntryInfo,
-  MANIFEST_MAX_BYTES,
-  clip,
-  describe,
-  openZip,
-  unsafe,
-  vetDirectory,
-} from './central-directory.js';
-import { type OpenContext, asError, crcOnly, noop, openVerified, readWhole } from './entry-data.js';
+import { type Directory, type EntryInfo, MANIFEST_MAX_BYTES, openZip, vetDirectory } from './central-directory.js';
+import { type OpenContext, crcOnly, openVerified, readWhole } from './entry-data.js';
+import { type ReaderLimits, asError, clip, describe, noop, unsafe } from './reader-shared.js';
 import type { RandomAccessSource } from './source.js';
 import type { Expectation } from './verifying-stream.js';
 
-export { BLOCK_SIZE } from './block-reader.js';
-export { EXPANSION_FLOOR, clip, compareDavPaths } from './central-directory.js';
-
-/** The limits the reader enforces on an archive. */
-export interface ReaderLimits {
-  /** Most entries (central directory records) an archive may hold. */
-  maxEntries: number;
-  /** Largest sum of declared uncompressed sizes, in bytes. */
-  maxUncompressedBytes: number;
-  /**
-   * Largest ratio of the archive's total uncompressed size to its own size, for archives that expand
-   * beyond {@link EXPANSION_FLOOR} (1 GiB).
-   */
-  maxCompressionRatio: number;
-  /** Longest `.pjson` line, and largest `.pmeta` or `00_cell.json`, in bytes. */
-  maxLineBytes: number;
-}
+export type { ReaderLimits } from './reader-shared.js';
 
 /** The default limits: the router's defaults of the same names. */
 export const DEFAULT_READER_LIMITS: ReaderLimits = Object.freeze({

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { generateHostileCorpus } from '../../fixtures/hostile/generate.js';
 import { PersoniumError } from '../../lib/errors.js';
-import { compareDavPaths } from '../../lib/snapshot/reader.js';
+import { compareDavPaths } from '../../lib/snapshot/central-directory.js';
 import { ROOT_TOKEN } from '../helpers/auth.js';
 import { startChild } from '../helpers/child.js';
 import { cellInfo, digestOf, expectedAfterImport, leftovers } from '../helpers/cell-digest.js';
