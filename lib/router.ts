@@ -6,6 +6,8 @@ import { jsonBodyReader } from './http/json-body.js';
 import { type MethodTable, pipeline } from './http/pipeline.js';
 import type { ResourceKind } from './http/state.js';
 import { writeGuard } from './http/write-guard.js';
+import { exportJob } from './jobs/export-job.js';
+import { importJob } from './jobs/import-job.js';
 import { JobRunner } from './jobs/runner.js';
 import { resolveOptions } from './options.js';
 import type { RouteDeps } from './routes/deps.js';
@@ -30,15 +32,20 @@ export interface CellSnapshotRouter {
 /** Creates the router. Throws a `TypeError` naming the option when the options are invalid. */
 export function createCellSnapshotRouter(input: CellSnapshotOptions): CellSnapshotRouter {
   const options = resolveOptions(input);
+  const { cells, snapshots, onError } = options;
+  const jobKinds = {
+    export: exportJob({ cells, snapshots, onError }),
+    import: importJob({ cells, snapshots, limits: options.limits, onError }),
+  };
   const runner = new JobRunner({
     jobs: options.jobs ?? new MemoryJobStore(),
-    snapshots: options.snapshots,
+    kinds: jobKinds,
     events: options.events,
     maxRunningJobs: options.limits.maxRunningJobs,
     lease: options.lease,
     onError: (error) => options.onError(error),
   });
-  const deps: RouteDeps = { options, runner, readJsonBody: jsonBodyReader(options.limits.maxRequestBodyBytes) };
+  const deps: RouteDeps = { options, runner, jobKinds, readJsonBody: jsonBodyReader(options.limits.maxRequestBodyBytes) };
   const tables: Record<ResourceKind, MethodTable> = {
     export: exportRoutes(deps),
     import: importRoutes(deps),

@@ -21,12 +21,21 @@ export function cellFromHost(ctx: Context, unitHost: string): string | undefined
   return label === '' || label.includes('.') ? undefined : label;
 }
 
-/** Records the cell name and builds the cell URL (ending in `/`). */
+/**
+ * Records the cell name and builds the cell URL and the unit URL (each ending in `/`): in path mode
+ * the unit is the cell URL without its last segment, in host mode the host without the cell's label.
+ */
 export function addressCell(ctx: Context, name: string, prefix: string, pathMode: boolean): void {
   const state = getState(ctx);
   state.cellName = name;
-  const cellPath = pathMode ? `/${encodeURIComponent(name)}` : '';
-  state.cellUrl = `${ctx.protocol}://${ctx.host}${mountBase(ctx)}${prefix}${cellPath}/`;
+  const base = `${mountBase(ctx)}${prefix}`;
+  if (pathMode) {
+    state.unitUrl = `${ctx.protocol}://${ctx.host}${base}/`;
+    state.cellUrl = `${state.unitUrl.slice(0, -1)}/${encodeURIComponent(name)}/`;
+  } else {
+    state.cellUrl = `${ctx.protocol}://${ctx.host}${base}/`;
+    state.unitUrl = `${ctx.protocol}://${ctx.host.slice(name.length + 1)}${base}/`;
+  }
 }
 
 /** Resolves the cell through the data source: 404 `PR404-DV-0003` when it does not exist. */

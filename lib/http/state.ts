@@ -15,6 +15,8 @@ export interface RequestState {
   cellName: string;
   /** The cell's URL, ending in `/`. */
   cellUrl: string;
+  /** The unit's URL (the cell URL without the cell), ending in `/`. */
+  unitUrl: string;
   /** The resolved cell (step 5). */
   cell?: CellInfo;
   /** The authenticated caller (step 6). */
@@ -25,7 +27,7 @@ const KEY = Symbol('koa-cell-snapshot');
 
 /** Attaches fresh state to a context. */
 export function initState(ctx: Context, resource: ResourceKind): RequestState {
-  const state: RequestState = { resource, requestKey: '', cellName: '', cellUrl: '' };
+  const state: RequestState = { resource, requestKey: '', cellName: '', cellUrl: '', unitUrl: '' };
   (ctx.state as Record<symbol, RequestState>)[KEY] = state;
   return state;
 }

@@ -5,9 +5,9 @@
  */
 import { type ErrorBody, PersoniumError, errorBody, isPersoniumError } from '../errors.js';
 import type { ResolvedLease } from '../options.js';
-import type { CellJobState, EventLogger, JobKind, JobRecord, JobRequest, JobStore, SnapshotStore } from '../types.js';
-import { writeErrorFile } from './error-file.js';
+import type { CellJobState, EventLogger, JobKind, JobRecord, JobStore } from '../types.js';
 import { emitEvent } from './events.js';
+import type { JobHandle, JobKindModule, PreparedJob } from './job-kind.js';
 import { runningPercent } from './transitions.js';
 
 /** How often progress is published, in ms. */
@@ -21,25 +21,11 @@ const CANCEL_POLL_MS = 50;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
-/** What a job's work function gets. */
-export interface JobHandle {
-  /** The job as stored. */
-  readonly record: JobRecord;
-  /** Aborts when the job is cancelled, its lease is lost, or the runner closes. */
-  readonly signal: AbortSignal;
-  /** Reports the current percent (0-99). */
-  setProgress(percent: number): void;
-  /** Renews the lease now; rejects (with the signal's reason) when it was lost. Call before committing. */
-  confirmLease(): Promise<void>;
-}
-
-/** The work of one job. Resolves when it succeeded; rejects with why it failed. */
-export type JobWork = (job: JobHandle) => Promise<void>;
-
 /** What the runner needs. */
 export interface JobRunnerOptions {
   readonly jobs: JobStore;
-  readonly snapshots: SnapshotStore;
+  /** Every job kind, for what a failure of a job of that kind leaves behind (also of dead workers). */
+  readonly kinds: Readonly<Record<JobKind, Pick<JobKindModule, 'storedFailure' | 'leaveFailure'>>>;
   readonly events: EventLogger | undefined;
   readonly maxRunningJobs: number;
   readonly lease: ResolvedLease;
@@ -90,17 +76,27 @@ export class JobRunner {
   }
 
   /**
-   * Claims the cell and starts `work` in the background. Rejects with 409 `PR409-CM-0002` when a job
-   * holds the cell, 503 `PR503-SV-0001` at the global limit. Resolves once the job is visible in the
-   * store, so a status read right after sees it.
+   * Claims the cell and starts the prepared job in the background. Rejects with 409 `PR409-CM-0002`
+   * when a job holds the cell, 503 `PR503-SV-0001` at the global limit, after discarding the job.
+   * Resolves once the job is visible in the store, so a status read right after sees it.
    */
-  async start(request: JobRequest, work: JobWork): Promise<JobRecord> {
+  async start(job: PreparedJob): Promise<JobRecord> {
+    try {
+      const record = await this.#claim(job);
+      this.#launch(record, job);
+      return record;
+    } catch (error) {
+      await job.discard().catch(this.#options.onError);
+      throw error;
+    }
+  }
+
+  async #claim({ request }: PreparedJob): Promise<JobRecord> {
     const { jobs, lease, maxRunningJobs } = this.#options;
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const result = await jobs.claim(request, { leaseMs: lease.ttlMs, maxRunning: maxRunningJobs });
       switch (result.status) {
         case 'claimed':
-          this.#launch(result.job, work);
           return result.job;
         case 'busy':
           throw new PersoniumError('PR409-CM-0002', [jobLabel(result.job.kind)]);
@@ -148,24 +144,25 @@ export class JobRunner {
     emitEvent(this.#options.events, job, info, this.#options.onError);
   }
 
-  /** Finishes a job whose worker died: export → `.error`, import → `import failed`, both `PR500-SN-0001`. */
+  /** Finishes a job whose worker died as interrupted (`PR500-SN-0001`), as its kind records failures. */
   async #reap(job: JobRecord): Promise<void> {
     const interrupted = new PersoniumError('PR500-SN-0001', [jobLabel(job.kind)]).toJSON();
-    const won = await this.#options.jobs.reap(job.cellId, job.token, job.kind === 'import' ? interrupted : undefined);
+    const kind = this.#options.kinds[job.kind];
+    const won = await this.#options.jobs.reap(job.cellId, job.token, kind.storedFailure(interrupted));
     if (!won) return;
-    if (job.kind === 'export') await this.#recordExportFailure(job, interrupted);
+    await this.#leaveFailure(job, interrupted);
     this.#emit(job, 'interrupted');
   }
 
-  async #recordExportFailure(job: JobRecord, body: ErrorBody): Promise<void> {
+  async #leaveFailure(job: JobRecord, body: ErrorBody): Promise<void> {
     try {
-      await writeErrorFile(this.#options.snapshots, job.cellId, job.name, body);
+      await this.#options.kinds[job.kind].leaveFailure(job, body);
     } catch (error) {
       this.#options.onError(error);
     }
   }
 
-  #launch(record: JobRecord, work: JobWork): void {
+  #launch(record: JobRecord, job: PreparedJob): void {
     const { jobs, lease } = this.#options;
     const controller = new AbortController();
     let percent = record.progress;
@@ -208,7 +205,7 @@ export class JobRunner {
     const done = (async () => {
       this.#emit(record, 'accepted');
       try {
-        await work(handle);
+        await job.run(handle);
         controller.signal.throwIfAborted();
         clearInterval(timer);
         await renewing;
@@ -231,9 +228,8 @@ export class JobRunner {
     if (!isPersoniumError(reason)) this.#options.onError(reason);
     const body = errorBody(reason);
     const cancelled = body.code === 'PR409-SN-0002';
-    if (record.kind === 'export') await this.#recordExportFailure(record, body);
-    const failure = record.kind === 'import' && !cancelled ? body : undefined;
-    if (await this.#options.jobs.finish(record.cellId, record.token, failure)) {
+    await this.#leaveFailure(record, body);
+    if (await this.#options.jobs.finish(record.cellId, record.token, this.#options.kinds[record.kind].storedFailure(body))) {
       this.#emit(record, cancelled ? 'cancelled' : body.code === 'PR500-SN-0001' ? 'interrupted' : `failed ${body.code}`);
     }
   }

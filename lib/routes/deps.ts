@@ -1,5 +1,6 @@
 /** What the route handlers share. */
 import type { Context } from 'koa';
+import type { JobKindModule } from '../jobs/job-kind.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { ResolvedOptions } from '../options.js';
 
@@ -9,6 +10,8 @@ export interface RouteDeps {
   readonly options: ResolvedOptions;
   /** The job runner. */
   readonly runner: JobRunner;
+  /** The job kinds, by the resource that starts them. */
+  readonly jobKinds: { readonly export: JobKindModule; readonly import: JobKindModule };
   /** Reads a JSON object body (`undefined` when empty). */
   readonly readJsonBody: (ctx: Context) => Promise<Record<string, unknown> | undefined>;
 }

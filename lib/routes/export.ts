@@ -1,15 +1,13 @@
 /** `{CellURL}__export`: POST starts an export, GET reports it, DELETE cancels it (SPEC section 5). */
-import type { Context } from 'koa';
-import { PersoniumError } from '../errors.js';
-import { snapshotName } from '../snapshot/names.js';
 import type { MethodTable } from '../http/pipeline.js';
-import { authorised, getState } from '../http/state.js';
-import { exportWork } from '../jobs/export-job.js';
-import { answerAccepted, answerEmpty, answerStatus } from './answers.js';
+import { authorised } from '../http/state.js';
+import { answerEmpty, answerStatus } from './answers.js';
 import type { RouteDeps } from './deps.js';
+import { startJob } from './job-start.js';
 
 /** The export resource's handlers. */
-export function exportRoutes({ options, runner, readJsonBody }: RouteDeps): MethodTable {
+export function exportRoutes(deps: RouteDeps): MethodTable {
+  const { runner } = deps;
   return {
     async GET(ctx) {
       const { cell } = authorised(ctx);
@@ -30,22 +28,7 @@ export function exportRoutes({ options, runner, readJsonBody }: RouteDeps): Meth
       );
     },
 
-    async POST(ctx) {
-      const { cell, principal, requestKey } = authorised(ctx);
-      const body = await readJsonBody(ctx);
-      const given = body?.['Name'];
-      const name = given === undefined || given === null ? `${cell.name}_${timestampSuffix()}` : snapshotName(given);
-      await runner.precheck(cell.id);
-      if ((await options.snapshots.stat(cell.id, `${name}.zip`)) !== undefined) {
-        throw new PersoniumError('PR409-DV-0002', [`${name}.zip`]);
-      }
-      const unitUrl = options.unitUrl ?? requestUnitUrl(ctx, options.cellUrl === 'path');
-      await runner.start(
-        { cellId: cell.id, kind: 'export', name, requestKey, subject: principal.subject },
-        exportWork({ cells: options.cells, snapshots: options.snapshots, cell, name, unitUrl, onError: options.onError }),
-      );
-      answerAccepted(ctx, '__export');
-    },
+    POST: startJob(deps, deps.jobKinds.export),
 
     async DELETE(ctx) {
       const { cell } = authorised(ctx);
@@ -53,17 +36,4 @@ export function exportRoutes({ options, runner, readJsonBody }: RouteDeps): Meth
       answerEmpty(ctx, 202);
     },
   };
-}
-
-/** `yyyyMMdd_HHmmss` in UTC. */
-function timestampSuffix(date = new Date()): string {
-  const iso = date.toISOString();
-  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
-}
-
-/** The unit URL of the request, for manifests: the cell URL without the cell part. */
-function requestUnitUrl(ctx: Context, pathMode: boolean): string {
-  const { cellUrl, cellName } = getState(ctx);
-  if (pathMode) return cellUrl.slice(0, cellUrl.length - encodeURIComponent(cellName).length - 1);
-  return cellUrl.replace(`://${cellName}.`, '://');
 }

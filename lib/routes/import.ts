@@ -1,19 +1,13 @@
 /** `{CellURL}__import`: POST starts an import, GET reports it, DELETE cancels it (SPEC section 6). */
-import { PersoniumError } from '../errors.js';
-import { snapshotName } from '../snapshot/names.js';
 import type { MethodTable } from '../http/pipeline.js';
 import { authorised } from '../http/state.js';
-import { importWork } from '../jobs/import-job.js';
-import { openSnapshot } from '../snapshot/reader.js';
-import { storeSource } from '../snapshot/source.js';
+import { answerEmpty, answerStatus } from './answers.js';
 import type { RouteDeps } from './deps.js';
-import { answerAccepted, answerEmpty, answerStatus } from './answers.js';
+import { startJob } from './job-start.js';
 
 /** The import resource's handlers. */
-export function importRoutes({ options, runner, readJsonBody }: RouteDeps): MethodTable {
-  const { maxEntries, maxUncompressedBytes, maxCompressionRatio, maxLineBytes } = options.limits;
-  const limits = { maxEntries, maxUncompressedBytes, maxCompressionRatio, maxLineBytes };
-
+export function importRoutes(deps: RouteDeps): MethodTable {
+  const { runner } = deps;
   return {
     async GET(ctx) {
       const { cell } = authorised(ctx);
@@ -42,38 +36,7 @@ export function importRoutes({ options, runner, readJsonBody }: RouteDeps): Meth
       }
     },
 
-    async POST(ctx) {
-      const { cell, principal, requestKey } = authorised(ctx);
-      const body = await readJsonBody(ctx);
-      const given = body?.['Name'];
-      if (given === undefined || given === null) throw new PersoniumError('PR400-CM-0001', ['Name']);
-      const name = snapshotName(given);
-      await runner.precheck(cell.id);
-      const source = await storeSource(options.snapshots, cell.id, `${name}.zip`);
-      if (source === undefined) throw new PersoniumError('PR404-DV-0001', [`${name}.zip`]);
-      const abort = new AbortController();
-      let onBytes: (n: number) => void = () => {};
-      const reader = await openSnapshot(source, { limits, signal: abort.signal, onBytes: (n) => onBytes(n) });
-      try {
-        await runner.start(
-          { cellId: cell.id, kind: 'import', name, requestKey, subject: principal.subject },
-          importWork({
-            cells: options.cells,
-            cell,
-            reader,
-            onError: options.onError,
-            attach(job, count) {
-              onBytes = count;
-              job.signal.addEventListener('abort', () => abort.abort(job.signal.reason), { once: true });
-            },
-          }),
-        );
-      } catch (error) {
-        await reader.close();
-        throw error;
-      }
-      answerAccepted(ctx, '__import');
-    },
+    POST: startJob(deps, deps.jobKinds.import),
 
     async DELETE(ctx) {
       const { cell } = authorised(ctx);

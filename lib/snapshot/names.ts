@@ -51,3 +51,8 @@ export function snapshotName(value: unknown): string {
   }
   return value;
 }
+
+/** The snapshot file an export writes and an import reads: `{Name}.zip`. */
+export function zipName(name: string): string {
+  return `${name}.zip`;
+}
