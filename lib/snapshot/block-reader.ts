@@ -32,27 +32,30 @@ export async function collect(stream: Readable, max: number): Promise<Buffer> {
 
 /** yauzl's view of a {@link RandomAccessSource}, with the block cache. */
 export class SourceReader extends RandomAccessReader {
-  private readonly blocks = new Map<number, Promise<Buffer>>();
-  private readonly streams = new Set<Readable>();
-  private closed = false;
+  readonly #blocks = new Map<number, Promise<Buffer>>();
+  readonly #streams = new Set<Readable>();
+  #closed = false;
 
-  constructor(private readonly source: RandomAccessSource) {
+  readonly #source: RandomAccessSource;
+
+  constructor(source: RandomAccessSource) {
     super();
+    this.#source = source;
   }
 
   /** Resolves to up to `length` bytes at `position` (fewer at the end of the source), from the cache. */
   async bytes(position: number, length: number): Promise<Buffer> {
-    const end = Math.min(position + length, this.source.size);
+    const end = Math.min(position + length, this.#source.size);
     if (end <= position) return Buffer.alloc(0);
     const first = Math.floor(position / BLOCK_SIZE);
     const last = Math.floor((end - 1) / BLOCK_SIZE);
     if (first === last) {
-      const block = await this.block(first);
+      const block = await this.#block(first);
       return block.subarray(position - first * BLOCK_SIZE, end - first * BLOCK_SIZE);
     }
     const parts: Buffer[] = [];
     for (let index = first; index <= last; index += 1) {
-      const block = await this.block(index);
+      const block = await this.#block(index);
       const from = index === first ? position - index * BLOCK_SIZE : 0;
       const to = index === last ? end - index * BLOCK_SIZE : block.length;
       parts.push(block.subarray(from, to));
@@ -60,24 +63,24 @@ export class SourceReader extends RandomAccessReader {
     return Buffer.concat(parts);
   }
 
-  private block(index: number): Promise<Buffer> {
-    const cached = this.blocks.get(index);
+  #block(index: number): Promise<Buffer> {
+    const cached = this.#blocks.get(index);
     if (cached !== undefined) {
-      this.blocks.delete(index);
-      this.blocks.set(index, cached);
+      this.#blocks.delete(index);
+      this.#blocks.set(index, cached);
       return cached;
     }
-    if (this.closed) return Promise.reject(new Error('snapshot reader closed'));
+    if (this.#closed) return Promise.reject(new Error('snapshot reader closed'));
     const start = index * BLOCK_SIZE;
-    const end = Math.min(start + BLOCK_SIZE, this.source.size) - 1;
-    const loading = this.source.read({ start, end }).then((stream) => collect(stream, end - start + 1));
-    this.blocks.set(index, loading);
+    const end = Math.min(start + BLOCK_SIZE, this.#source.size) - 1;
+    const loading = this.#source.read({ start, end }).then((stream) => collect(stream, end - start + 1));
+    this.#blocks.set(index, loading);
     loading.catch(() => {
-      if (this.blocks.get(index) === loading) this.blocks.delete(index);
+      if (this.#blocks.get(index) === loading) this.#blocks.delete(index);
     });
-    while (this.blocks.size > CACHE_BLOCKS) {
-      const oldest = this.blocks.keys().next().value as number;
-      this.blocks.delete(oldest);
+    while (this.#blocks.size > CACHE_BLOCKS) {
+      const oldest = this.#blocks.keys().next().value as number;
+      this.#blocks.delete(oldest);
     }
     return loading;
   }
@@ -102,8 +105,8 @@ export class SourceReader extends RandomAccessReader {
 
   override _readStreamForRange(start: number, end: number): Readable {
     const out = new PassThrough();
-    this.streams.add(out);
-    out.once('close', () => this.streams.delete(out));
+    this.#streams.add(out);
+    out.once('close', () => this.#streams.delete(out));
     if (end - start <= BLOCK_SIZE) {
       this.bytes(start, end - start).then(
         (bytes) => out.end(bytes),
@@ -114,11 +117,11 @@ export class SourceReader extends RandomAccessReader {
     const range: ByteRange = { start, end: end - 1 };
     let inner: Readable | undefined;
     out.once('close', () => inner?.destroy());
-    if (this.closed) {
+    if (this.#closed) {
       process.nextTick(() => out.destroy(new Error('snapshot reader closed')));
       return out;
     }
-    this.source.read(range).then(
+    this.#source.read(range).then(
       (stream) => {
         if (out.destroyed) {
           stream.destroy();
@@ -140,9 +143,9 @@ export class SourceReader extends RandomAccessReader {
 
   /** Drops the cache and destroys every stream still open on the source. */
   shutdown(): void {
-    this.closed = true;
-    this.blocks.clear();
-    for (const stream of this.streams) stream.destroy();
-    this.streams.clear();
+    this.#closed = true;
+    this.#blocks.clear();
+    for (const stream of this.#streams) stream.destroy();
+    this.#streams.clear();
   }
 }

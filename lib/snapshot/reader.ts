@@ -151,20 +151,31 @@ function parseRecord(text: string): ODataRecord {
 class Reader implements SnapshotReader {
   readonly hasIntegrity: boolean;
   readonly totals: SnapshotReader['totals'];
-  private integrity: Promise<void> | undefined;
-  private closed = false;
-  private readonly onAbort = (): void => {
-    for (const stream of this.ctx.live) stream.destroy(asError(this.signal?.reason));
+  #integrity: Promise<void> | undefined;
+  #closed = false;
+  readonly #onAbort = (): void => {
+    for (const stream of this.#ctx.live) stream.destroy(asError(this.#signal?.reason));
   };
 
+  readonly #ctx: OpenContext;
+  readonly #directory: Directory;
+  readonly #manifestDigest: { size: number; sha256: string };
+  readonly #limits: ReaderLimits;
+  readonly #signal: AbortSignal | undefined;
+
   constructor(
-    private readonly ctx: OpenContext,
-    private readonly directory: Directory,
+    ctx: OpenContext,
+    directory: Directory,
     readonly manifest: Manifest,
-    private readonly manifestDigest: { size: number; sha256: string },
-    private readonly limits: ReaderLimits,
-    private readonly signal: AbortSignal | undefined,
+    manifestDigest: { size: number; sha256: string },
+    limits: ReaderLimits,
+    signal: AbortSignal | undefined,
   ) {
+    this.#ctx = ctx;
+    this.#directory = directory;
+    this.#manifestDigest = manifestDigest;
+    this.#limits = limits;
+    this.#signal = signal;
     this.hasIntegrity = directory.files.has(INTEGRITY_PATH);
     let recordBytes = 0;
     for (const file of ODATA_FILES) recordBytes += directory.files.get(file.path)?.uncompressedSize ?? 0;
@@ -178,34 +189,34 @@ class Reader implements SnapshotReader {
       contentBytes,
       ignoredEntries: directory.ignored.length,
     };
-    signal?.addEventListener('abort', this.onAbort, { once: true });
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
-  private check(): void {
-    if (this.closed) throw new Error('snapshot reader closed');
-    this.signal?.throwIfAborted();
+  #check(): void {
+    if (this.#closed) throw new Error('snapshot reader closed');
+    this.#signal?.throwIfAborted();
   }
 
-  private file(path: string): EntryInfo {
-    const info = this.directory.files.get(path);
+  #file(path: string): EntryInfo {
+    const info = this.#directory.files.get(path);
     // openSnapshot checked every required path.
     if (info === undefined) throw new PersoniumError('PR400-MC-0001', [path]);
     return info;
   }
 
   /** Loads `99_integrity.json` once, when the first entry after the manifest is read. */
-  private loadIntegrity(): Promise<void> {
-    this.integrity ??= this.readIntegrity();
-    return this.integrity;
+  #loadIntegrity(): Promise<void> {
+    this.#integrity ??= this.#readIntegrity();
+    return this.#integrity;
   }
 
   /** Reads and checks `99_integrity.json`, and records each promise on its entry. */
-  private async readIntegrity(): Promise<void> {
-    const info = this.directory.files.get(INTEGRITY_PATH);
+  async #readIntegrity(): Promise<void> {
+    const info = this.#directory.files.get(INTEGRITY_PATH);
     if (info === undefined) return;
     const fail = (): PersoniumError => new PersoniumError('PR400-SN-0003', [INTEGRITY_PATH]);
-    if (info.uncompressedSize > this.directory.integrityBound) throw unsafe(`${INTEGRITY_PATH} is too large`);
-    const text = (await readWhole(this.ctx, info, crcOnly(info))).bytes.toString('utf8');
+    if (info.uncompressedSize > this.#directory.integrityBound) throw unsafe(`${INTEGRITY_PATH} is too large`);
+    const text = (await readWhole(this.#ctx, info, crcOnly(info))).bytes.toString('utf8');
     const value = parseJson(text);
     if (!isJsonObject(value) || value['algorithm'] !== 'sha256' || !Array.isArray(value['entries'])) throw fail();
     const seen = new Set<string>();
@@ -223,26 +234,26 @@ class Reader implements SnapshotReader {
       const path = item['path'];
       if (seen.has(path) || path === INTEGRITY_PATH) throw fail();
       seen.add(path);
-      const entry = this.directory.files.get(path);
+      const entry = this.#directory.files.get(path);
       if (entry === undefined) throw new PersoniumError('PR400-SN-0003', [path]);
       entry.promised = { size: item['size'] as number, sha256: item['sha256'] };
     }
-    const manifest = this.directory.files.get(MANIFEST_PATH)?.promised;
-    if (manifest === undefined || manifest.size !== this.manifestDigest.size || manifest.sha256 !== this.manifestDigest.sha256) {
+    const manifest = this.#directory.files.get(MANIFEST_PATH)?.promised;
+    if (manifest === undefined || manifest.size !== this.#manifestDigest.size || manifest.sha256 !== this.#manifestDigest.sha256) {
       throw new PersoniumError('PR400-SN-0003', [MANIFEST_PATH]);
     }
   }
 
   /** Opens the verified stream of one entry. */
   async open(info: EntryInfo): Promise<Readable> {
-    return openVerified(this.ctx, info, await this.expectation(info));
+    return openVerified(this.#ctx, info, await this.#expectation(info));
   }
 
   /** What an entry's bytes must be: CRC-32 and size, plus SHA-256 and size from the integrity list. */
-  private async expectation(info: EntryInfo): Promise<Expectation> {
-    this.check();
-    await this.loadIntegrity();
-    this.check();
+  async #expectation(info: EntryInfo): Promise<Expectation> {
+    this.#check();
+    await this.#loadIntegrity();
+    this.#check();
     const expectation = crcOnly(info);
     if (!this.hasIntegrity || info.name === INTEGRITY_PATH) return expectation;
     const entry = info.promised;
@@ -251,30 +262,30 @@ class Reader implements SnapshotReader {
   }
 
   async cellRecord(): Promise<ODataRecord> {
-    this.check();
-    const info = this.file(CELL_PATH);
+    this.#check();
+    const info = this.#file(CELL_PATH);
     const bytes = await this.readSmall(info);
     return parseRecord(bytes.toString('utf8'));
   }
 
   /** Reads a small entry whole (`maxLineBytes` at most), verified. */
   async readSmall(info: EntryInfo): Promise<Buffer> {
-    if (info.uncompressedSize > this.limits.maxLineBytes) {
-      throw unsafe(`${describe(info.name)} is over the limit of ${this.limits.maxLineBytes} bytes`);
+    if (info.uncompressedSize > this.#limits.maxLineBytes) {
+      throw unsafe(`${describe(info.name)} is over the limit of ${this.#limits.maxLineBytes} bytes`);
     }
-    return (await readWhole(this.ctx, info, await this.expectation(info))).bytes;
+    return (await readWhole(this.#ctx, info, await this.#expectation(info))).bytes;
   }
 
   records(type: ODataType): AsyncIterable<ODataRecord> {
     const file = ODATA_FILES.find((f) => f.type === type);
     if (file === undefined) throw new TypeError(`unknown OData type ${String(type)}`);
-    return this.lines(this.file(file.path));
+    return this.#lines(this.#file(file.path));
   }
 
-  private async *lines(info: EntryInfo): AsyncGenerator<ODataRecord> {
+  async *#lines(info: EntryInfo): AsyncGenerator<ODataRecord> {
     const stream = await this.open(info);
     const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    const max = this.limits.maxLineBytes;
+    const max = this.#limits.maxLineBytes;
     const splitter = new LineSplitter(max);
     const slice = timeSlicer();
     let ended = false;
@@ -312,7 +323,7 @@ class Reader implements SnapshotReader {
           } catch (error) {
             return await drainThenThrow(error);
           }
-          this.check();
+          this.#check();
           await slice();
           yield record;
         }
@@ -326,13 +337,13 @@ class Reader implements SnapshotReader {
   }
 
   async *dav(): AsyncGenerator<DavImportNode> {
-    this.check();
+    this.#check();
     let previous: Readable | undefined;
     try {
-      for (const resource of this.directory.resources) {
+      for (const resource of this.#directory.resources) {
         if (previous !== undefined && !previous.readableEnded) previous.destroy();
         previous = undefined;
-        this.check();
+        this.#check();
         const meta: DavMeta = parseJsonObject((await this.readSmall(resource.pmeta)).toString('utf8'));
         if (resource.content === undefined) {
           yield { path: resource.path, meta };
@@ -347,28 +358,28 @@ class Reader implements SnapshotReader {
   }
 
   async checkUnused(): Promise<number> {
-    this.check();
+    this.#check();
     // The integrity list is read (and checked) once, before any other entry.
-    await this.loadIntegrity();
-    for (const info of this.directory.ignored) {
+    await this.#loadIntegrity();
+    for (const info of this.#directory.ignored) {
       const stream = await this.open(info);
       for await (const chunk of stream) void chunk;
     }
-    return this.directory.ignored.length + (this.hasIntegrity ? 1 : 0);
+    return this.#directory.ignored.length + (this.hasIntegrity ? 1 : 0);
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.signal?.removeEventListener('abort', this.onAbort);
-    for (const stream of this.ctx.live) stream.destroy();
-    this.ctx.live.clear();
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    for (const stream of this.#ctx.live) stream.destroy();
+    this.#ctx.live.clear();
     try {
-      this.ctx.zipfile.close();
+      this.#ctx.zipfile.close();
     } catch {
       // already closed
     }
-    this.ctx.source.shutdown();
+    this.#ctx.source.shutdown();
   }
 }
 

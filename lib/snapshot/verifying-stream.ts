@@ -16,29 +16,34 @@ export interface Expectation {
 
 /** A pass-through that checks size, CRC-32 and (optionally) SHA-256, failing with `PR400-SN-0003`. */
 export class VerifyingStream extends Transform {
-  private crc = 0;
-  private size = 0;
-  private readonly hash: Hash | undefined;
+  #crc = 0;
+  #size = 0;
+  readonly #hash: Hash | undefined;
+
+  readonly #expected: Expectation;
+  readonly #onBytes: ((n: number) => void) | undefined;
 
   constructor(
-    private readonly expected: Expectation,
-    private readonly onBytes: ((n: number) => void) | undefined,
+    expected: Expectation,
+    onBytes: ((n: number) => void) | undefined,
   ) {
     super();
-    this.hash = expected.sha256 !== undefined ? createHash('sha256') : undefined;
+    this.#expected = expected;
+    this.#onBytes = onBytes;
+    this.#hash = expected.sha256 !== undefined ? createHash('sha256') : undefined;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.size += chunk.length;
-    if (this.size > this.expected.size) {
-      callback(new PersoniumError('PR400-SN-0003', [this.expected.path]));
+    this.#size += chunk.length;
+    if (this.#size > this.#expected.size) {
+      callback(new PersoniumError('PR400-SN-0003', [this.#expected.path]));
       return;
     }
-    this.crc = crc32(chunk, this.crc);
-    this.hash?.update(chunk);
-    if (this.onBytes !== undefined) {
+    this.#crc = crc32(chunk, this.#crc);
+    this.#hash?.update(chunk);
+    if (this.#onBytes !== undefined) {
       try {
-        this.onBytes(chunk.length);
+        this.#onBytes(chunk.length);
       } catch (error) {
         callback(error as Error);
         return;
@@ -48,12 +53,12 @@ export class VerifyingStream extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    const { expected } = this;
-    const digest = this.hash?.digest('hex');
+    const expected = this.#expected;
+    const digest = this.#hash?.digest('hex');
     const ok =
-      this.size === expected.size &&
-      this.crc === expected.crc32 >>> 0 &&
-      (expected.integritySize === undefined || expected.integritySize === this.size) &&
+      this.#size === expected.size &&
+      this.#crc === expected.crc32 >>> 0 &&
+      (expected.integritySize === undefined || expected.integritySize === this.#size) &&
       (expected.sha256 === undefined || expected.sha256 === digest);
     callback(ok ? null : new PersoniumError('PR400-SN-0003', [expected.path]));
   }

@@ -11,7 +11,6 @@
  * the `99_integrity.json` lines (about 130 bytes per entry), both packed in 1 MiB slabs.
  */
 import { Readable, type Writable } from 'node:stream';
-import { deflateRawSync } from 'node:zlib';
 import type { DavContent, DavNode, ExportView, ODataRecord } from '../types.js';
 import {
   CELL_PATH,
@@ -25,6 +24,7 @@ import {
   recordJson,
 } from './format.js';
 import { timeSlicer } from '../util/yield.js';
+import { isPrecompressedType, shouldDeflate } from './compression.js';
 import { ByteSlabs, ZipWriter, type ZipEntryInfo } from './zip.js';
 
 /** What a running export has written so far (the units of {@link ExportView.totals}). */
@@ -60,74 +60,10 @@ export interface WriteSnapshotOptions {
   forceZip64?: boolean | undefined;
 }
 
-/** The content types that are already compressed: their content is stored, never deflated. */
-const STORED_TYPES: ReadonlySet<string> = new Set([
-  'image/jpeg',
-  'image/jpg',
-  'image/pjpeg',
-  'image/png',
-  'image/apng',
-  'image/gif',
-  'image/webp',
-  'image/avif',
-  'image/heic',
-  'image/heif',
-  'image/jp2',
-  'image/jxl',
-  'application/zip',
-  'application/x-zip-compressed',
-  'application/gzip',
-  'application/x-gzip',
-  'application/x-bzip2',
-  'application/x-xz',
-  'application/zstd',
-  'application/x-7z-compressed',
-  'application/x-rar-compressed',
-  'application/vnd.rar',
-  'application/java-archive',
-  'application/epub+zip',
-  'font/woff',
-  'font/woff2',
-]);
-
-/** Content types whose whole family is stored. */
-const STORED_FAMILIES: readonly string[] = ['video/', 'audio/'];
-
-/**
- * Bytes of a file's head deflated on trial when its content type does not decide (at most 64 KiB).
- * 16 KiB costs a fifth of 64 KiB: deflating 64 KiB of incompressible data takes about 1.2 ms, which
- * dominated the export of thousands of 100 KB files of an unknown type; either way the file is
- * judged by its head.
- */
-export const TRIAL_BYTES = 16 * 1024;
-/** The trial must save at least this fraction for the content to be deflated. */
-export const TRIAL_MIN_SAVING = 0.05;
-
-/**
- * Whether a content type (`meta.ct`, parameters allowed) names an already-compressed format, whose
- * content the writer stores rather than deflates.
- */
-export function isPrecompressedType(contentType: unknown): boolean {
-  if (typeof contentType !== 'string') return false;
-  const type = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
-  if (STORED_TYPES.has(type)) return true;
-  if (STORED_FAMILIES.some((family) => type.startsWith(family))) return true;
-  // The OOXML and ODF office formats are zip files.
-  return type.startsWith('application/vnd.openxmlformats-officedocument.') || type.startsWith('application/vnd.oasis.opendocument.');
-}
-
 /** Files up to this size are read whole and written with their sizes known; larger ones are streamed. */
 export const SMALL_FILE_BYTES = 64 * 1024;
 
 const CHUNK_BYTES = 64 * 1024;
-
-/**
- * Whether deflating `sample` saves at least {@link TRIAL_MIN_SAVING} of it: the rule for content
- * whose type does not decide.
- */
-export function worthDeflating(sample: Buffer): boolean {
-  return sample.length > 0 && deflateRawSync(sample).length <= sample.length * (1 - TRIAL_MIN_SAVING);
-}
 
 /** Why a DAV path cannot be written, or `undefined` when it is fine. */
 function badDavPath(path: string): string | undefined {
@@ -170,120 +106,127 @@ async function* recordChunks(records: AsyncIterable<ODataRecord>, onRecord: () =
 
 /** One run of {@link writeSnapshot}. */
 class WriteSession {
-  private readonly zip: ZipWriter;
-  private readonly integrity = new ByteSlabs();
-  private integrityCount = 0;
-  private readonly progress: WriteProgress = { records: 0, davNodes: 0, bytes: 0 };
-  private readonly createDate: number;
-  private lastReported = '';
-  private timer: NodeJS.Timeout | undefined;
-  private settled = false;
-  private readonly waiters = new Set<(error: unknown) => void>();
+  readonly #zip: ZipWriter;
+  readonly #integrity = new ByteSlabs();
+  #integrityCount = 0;
+  readonly #progress: WriteProgress = { records: 0, davNodes: 0, bytes: 0 };
+  readonly #createDate: number;
+  #lastReported = '';
+  #timer: NodeJS.Timeout | undefined;
+  #settled = false;
+  readonly #waiters = new Set<(error: unknown) => void>();
   /** A content stream being read before it is handed to the zip writer. */
-  private current: Readable | undefined;
-  private resolveRun: () => void = () => undefined;
-  private rejectRun: (error: unknown) => void = () => undefined;
+  #current: Readable | undefined;
+  #resolveRun: () => void = () => undefined;
+  #rejectRun: (error: unknown) => void = () => undefined;
+
+  readonly #view: ExportView;
+  readonly #out: Writable;
+  readonly #options: WriteSnapshotOptions;
 
   constructor(
-    private readonly view: ExportView,
-    private readonly out: Writable,
-    private readonly options: WriteSnapshotOptions,
+    view: ExportView,
+    out: Writable,
+    options: WriteSnapshotOptions,
   ) {
-    this.createDate = options.createDate ?? Date.now();
-    this.zip = new ZipWriter(out, { mtime: new Date(this.createDate), forceZip64: options.forceZip64 });
+    this.#view = view;
+    this.#out = out;
+    this.#options = options;
+    this.#createDate = options.createDate ?? Date.now();
+    this.#zip = new ZipWriter(out, { mtime: new Date(this.#createDate), forceZip64: options.forceZip64 });
   }
 
-  private readonly onAbort = (): void => {
-    this.fail(this.options.signal?.reason ?? new Error('aborted'));
+  readonly #onAbort = (): void => {
+    this.#fail(this.#options.signal?.reason ?? new Error('aborted'));
   };
 
-  private readonly onOutError = (error: unknown): void => {
-    this.fail(error);
+  readonly #onOutError = (error: unknown): void => {
+    this.#fail(error);
   };
 
-  private readonly onOutClose = (): void => {
+  readonly #onOutClose = (): void => {
     // After 'finish', an auto-destroying stream closes before the write settles: that is success.
-    if (!this.out.writableFinished) this.fail(new Error('the output closed before the snapshot was written'));
+    if (!this.#out.writableFinished) this.#fail(new Error('the output closed before the snapshot was written'));
   };
 
   run(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.resolveRun = resolve;
-      this.rejectRun = reject;
-      const { signal } = this.options;
+      this.#resolveRun = resolve;
+      this.#rejectRun = reject;
+      const { signal } = this.#options;
       if (signal?.aborted === true) {
-        this.fail(signal.reason);
+        this.#fail(signal.reason);
         return;
       }
-      signal?.addEventListener('abort', this.onAbort, { once: true });
-      this.out.on('error', this.onOutError);
-      this.out.once('close', this.onOutClose);
-      if (this.options.onProgress !== undefined) {
-        this.timer = setInterval(() => this.report(), this.options.progressIntervalMs ?? 250);
+      signal?.addEventListener('abort', this.#onAbort, { once: true });
+      this.#out.on('error', this.#onOutError);
+      this.#out.once('close', this.#onOutClose);
+      if (this.#options.onProgress !== undefined) {
+        this.#timer = setInterval(() => this.#report(), this.#options.progressIntervalMs ?? 250);
       }
-      this.produce().then(
-        () => this.succeed(),
-        (error: unknown) => this.fail(error),
+      this.#produce().then(
+        () => this.#succeed(),
+        (error: unknown) => this.#fail(error),
       );
     });
   }
 
-  private report(force = false): void {
-    const { onProgress } = this.options;
-    if (onProgress === undefined || this.settled) return;
-    const key = `${this.progress.records}/${this.progress.davNodes}/${this.progress.bytes}`;
-    if (!force && key === this.lastReported) return;
-    this.lastReported = key;
+  #report(force = false): void {
+    const { onProgress } = this.#options;
+    if (onProgress === undefined || this.#settled) return;
+    const key = `${this.#progress.records}/${this.#progress.davNodes}/${this.#progress.bytes}`;
+    if (!force && key === this.#lastReported) return;
+    this.#lastReported = key;
     try {
-      onProgress({ ...this.progress });
+      onProgress({ ...this.#progress });
     } catch (error) {
-      this.fail(error);
+      this.#fail(error);
     }
   }
 
-  private succeed(): void {
-    if (this.settled) return;
-    this.report(true);
-    if (this.settled) return;
-    this.settled = true;
-    this.cleanup();
-    this.resolveRun();
+  #succeed(): void {
+    if (this.#settled) return;
+    this.#report(true);
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#cleanup();
+    this.#resolveRun();
   }
 
-  private fail(error: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.zip.destroy(error);
-    this.current?.destroy();
-    for (const reject of this.waiters) reject(error);
-    this.waiters.clear();
-    this.cleanup();
-    this.rejectRun(error);
+  #fail(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#zip.destroy(error);
+    this.#current?.destroy();
+    for (const reject of this.#waiters) reject(error);
+    this.#waiters.clear();
+    this.#cleanup();
+    this.#rejectRun(error);
   }
 
-  private cleanup(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.options.signal?.removeEventListener('abort', this.onAbort);
-    this.out.removeListener('close', this.onOutClose);
+  #cleanup(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    this.#out.removeListener('close', this.#onOutClose);
     // The 'error' listener stays, a no-op once settled, so that a late error of `out` cannot become
     // an uncaught exception because of this writer.
   }
 
   /** Settles as `promise` does, or rejects as soon as the write fails (without leaking listeners). */
-  private guard<T>(promise: Promise<T>): Promise<T> {
+  #guard<T>(promise: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.settled) {
+      if (this.#settled) {
         reject(new Error('snapshot write already settled'));
         return;
       }
-      this.waiters.add(reject);
+      this.#waiters.add(reject);
       promise.then(
         (value) => {
-          this.waiters.delete(reject);
+          this.#waiters.delete(reject);
           resolve(value);
         },
         (error: unknown) => {
-          this.waiters.delete(reject);
+          this.#waiters.delete(reject);
           reject(error);
         },
       );
@@ -291,73 +234,73 @@ class WriteSession {
   }
 
   /** Opens a content; a stream that arrives after the write failed is destroyed, not leaked. */
-  private open(content: DavContent): Promise<Readable> {
+  #open(content: DavContent): Promise<Readable> {
     const opening = content.open();
     opening.then(
       (stream) => {
-        if (this.settled) stream.destroy();
+        if (this.#settled) stream.destroy();
       },
       () => undefined,
     );
-    return this.guard(opening);
+    return this.#guard(opening);
   }
 
   /** Records an entry for `99_integrity.json`. */
-  private remember(entry: ZipEntryInfo): void {
+  #remember(entry: ZipEntryInfo): void {
     const line = JSON.stringify({ path: entry.path, size: entry.size, sha256: entry.sha256 });
-    this.integrity.append(Buffer.from(this.integrityCount === 0 ? line : `,${line}`));
-    this.integrityCount += 1;
+    this.#integrity.append(Buffer.from(this.#integrityCount === 0 ? line : `,${line}`));
+    this.#integrityCount += 1;
   }
 
-  private async addBytes(path: string, bytes: Buffer, compress: boolean | 'auto'): Promise<void> {
-    this.remember(await this.guard(this.zip.addBuffer(path, bytes, compress)));
+  async #addBytes(path: string, bytes: Buffer, compress: boolean | 'auto'): Promise<void> {
+    this.#remember(await this.#guard(this.#zip.addBuffer(path, bytes, compress)));
   }
 
-  private async produce(): Promise<void> {
-    const { view } = this;
-    await this.addBytes(MANIFEST_PATH, Buffer.from(manifestJson(this.options.unitUrl, this.createDate)), 'auto');
-    const cell = await this.guard(view.cellRecord());
-    await this.addBytes(CELL_PATH, Buffer.from(recordJson(cell)), 'auto');
+  async #produce(): Promise<void> {
+    const view = this.#view;
+    await this.#addBytes(MANIFEST_PATH, Buffer.from(manifestJson(this.#options.unitUrl, this.#createDate)), 'auto');
+    const cell = await this.#guard(view.cellRecord());
+    await this.#addBytes(CELL_PATH, Buffer.from(recordJson(cell)), 'auto');
     for (const file of ODATA_FILES) {
       const stream = Readable.from(
         recordChunks(view.records(file.type), () => {
-          this.progress.records += 1;
+          this.#progress.records += 1;
         }),
         { objectMode: false },
       );
-      this.remember(await this.guard(this.zip.addStream(file.path, stream, { compress: true })));
+      this.#remember(await this.#guard(this.#zip.addStream(file.path, stream, { compress: true })));
     }
     const nodes = view.dav()[Symbol.asyncIterator]();
     try {
       for (;;) {
-        const next = await this.guard(nodes.next());
+        const next = await this.#guard(nodes.next());
         if (next.done === true) break;
-        await this.addNode(next.value);
+        await this.#addNode(next.value);
       }
     } finally {
       // Stops the view's iteration on failure, without waiting for a view that may hang.
-      if (this.settled) nodes.return?.().catch(() => undefined);
+      if (this.#settled) nodes.return?.().catch(() => undefined);
     }
     const integrity = Readable.from(
-      [Buffer.from('{"algorithm":"sha256","entries":['), ...this.integrity.chunks(), Buffer.from(']}')],
+      [Buffer.from('{"algorithm":"sha256","entries":['), ...this.#integrity.chunks(), Buffer.from(']}')],
       { objectMode: false },
     );
-    await this.guard(this.zip.addStream(INTEGRITY_PATH, integrity, { compress: true }));
-    await this.guard(this.zip.finish());
-    const finished = new Promise<void>((resolve) => this.out.once('finish', resolve));
-    this.out.end();
-    await this.guard(finished);
+    await this.#guard(this.#zip.addStream(INTEGRITY_PATH, integrity, { compress: true }));
+    await this.#guard(this.#zip.finish());
+    const finished = new Promise<void>((resolve) => this.#out.once('finish', resolve));
+    this.#out.end();
+    await this.#guard(finished);
   }
 
-  private async addNode(node: DavNode): Promise<void> {
+  async #addNode(node: DavNode): Promise<void> {
     const problem = badDavPath(node.path);
     if (problem !== undefined) throw new Error(`invalid WebDAV path [${node.path}]: ${problem}`);
     const folder = davFolder(node.path);
-    await this.addBytes(folder + PMETA_NAME, Buffer.from(JSON.stringify(node.meta)), 'auto');
+    await this.#addBytes(folder + PMETA_NAME, Buffer.from(JSON.stringify(node.meta)), 'auto');
     if (node.content !== undefined) {
-      await this.addContent(folder + CONTENT_NAME, node.content, node.meta['ct']);
+      await this.#addContent(folder + CONTENT_NAME, node.content, node.meta['ct']);
     }
-    this.progress.davNodes += 1;
+    this.#progress.davNodes += 1;
   }
 
   /**
@@ -365,31 +308,31 @@ class WriteSession {
    * otherwise deflated unless deflating its first {@link TRIAL_BYTES} saves less than 5%. Content up
    * to 64 KiB is read whole and written with its sizes known; larger content is streamed.
    */
-  private async addContent(path: string, content: DavContent, contentType: unknown): Promise<void> {
+  async #addContent(path: string, content: DavContent, contentType: unknown): Promise<void> {
     const { size } = content;
     const countBytes = (n: number): void => {
-      this.progress.bytes += n;
+      this.#progress.bytes += n;
     };
     if (size === 0) {
-      (await this.open(content)).destroy();
-      await this.addBytes(path, Buffer.alloc(0), false);
+      (await this.#open(content)).destroy();
+      await this.#addBytes(path, Buffer.alloc(0), false);
       return;
     }
-    const source = await this.open(content);
+    const source = await this.#open(content);
     if (isPrecompressedType(contentType) && size > SMALL_FILE_BYTES) {
-      this.remember(
-        await this.guard(this.zip.addStream(path, source, { compress: false, expectedSize: size, onChunk: countBytes })),
+      this.#remember(
+        await this.#guard(this.#zip.addStream(path, source, { compress: false, expectedSize: size, onChunk: countBytes })),
       );
       return;
     }
-    this.current = source;
+    this.#current = source;
     const iterator = source[Symbol.asyncIterator]() as AsyncIterator<unknown>;
     const head: Buffer[] = [];
     let headBytes = 0;
     let ended = false;
     try {
       while (headBytes < SMALL_FILE_BYTES + 1) {
-        const next = await this.guard(iterator.next());
+        const next = await this.#guard(iterator.next());
         if (next.done === true) {
           ended = true;
           break;
@@ -403,17 +346,17 @@ class WriteSession {
       source.destroy();
       throw error;
     } finally {
-      this.current = undefined;
+      this.#current = undefined;
     }
     const first = Buffer.concat(head, headBytes);
     if (ended) {
       if (first.length !== size) throw new Error(`content of [${path}] has ${first.length} bytes, not its declared ${size}`);
-      const compress = !isPrecompressedType(contentType) && worthDeflating(first.subarray(0, TRIAL_BYTES));
-      await this.addBytes(path, first, compress);
+      await this.#addBytes(path, first, shouldDeflate(contentType, first));
       countBytes(size);
       return;
     }
-    const compress = worthDeflating(first.subarray(0, TRIAL_BYTES));
+    // Not precompressed (those were streamed stored above): the trial decides.
+    const compress = shouldDeflate(contentType, first);
     async function* rest(): AsyncGenerator<Buffer> {
       let done = false;
       try {
@@ -430,9 +373,9 @@ class WriteSession {
         if (!done) source.destroy();
       }
     }
-    this.remember(
-      await this.guard(
-        this.zip.addStream(path, Readable.from(rest(), { objectMode: false }), {
+    this.#remember(
+      await this.#guard(
+        this.#zip.addStream(path, Readable.from(rest(), { objectMode: false }), {
           compress,
           expectedSize: size,
           onChunk: countBytes,

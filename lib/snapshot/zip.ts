@@ -59,10 +59,10 @@ export interface ZipStreamOptions {
 
 /** Bytes accumulated in 1 MiB slabs: no per-record object overhead, O(bytes) memory. */
 export class ByteSlabs {
-  private static readonly SLAB = 1024 * 1024;
-  private readonly full: Buffer[] = [];
-  private slab: Buffer = Buffer.allocUnsafe(0);
-  private used = 0;
+  static readonly #SLAB = 1024 * 1024;
+  readonly #full: Buffer[] = [];
+  #slab: Buffer = Buffer.allocUnsafe(0);
+  #used = 0;
   /** Total bytes held. */
   length = 0;
 
@@ -70,13 +70,13 @@ export class ByteSlabs {
   append(bytes: Buffer): void {
     let from = 0;
     while (from < bytes.length) {
-      if (this.used === this.slab.length) {
-        this.full.push(this.slab);
-        this.slab = Buffer.allocUnsafe(Math.max(ByteSlabs.SLAB, bytes.length - from));
-        this.used = 0;
+      if (this.#used === this.#slab.length) {
+        this.#full.push(this.#slab);
+        this.#slab = Buffer.allocUnsafe(Math.max(ByteSlabs.#SLAB, bytes.length - from));
+        this.#used = 0;
       }
-      const n = bytes.copy(this.slab, this.used, from);
-      this.used += n;
+      const n = bytes.copy(this.#slab, this.#used, from);
+      this.#used += n;
       from += n;
     }
     this.length += bytes.length;
@@ -84,7 +84,7 @@ export class ByteSlabs {
 
   /** The held bytes, as a list of chunks (views, not copies). */
   chunks(): Buffer[] {
-    return [...this.full, this.slab.subarray(0, this.used)].filter((chunk) => chunk.length > 0);
+    return [...this.#full, this.#slab.subarray(0, this.#used)].filter((chunk) => chunk.length > 0);
   }
 }
 
@@ -140,15 +140,22 @@ function checkPath(path: string): Buffer {
 class Meter extends Transform {
   crc = 0;
   size = 0;
-  private readonly hash = createHash('sha256');
+  readonly #hash = createHash('sha256');
   digest = '';
 
+  readonly #path: string;
+  readonly #expectedSize: number | undefined;
+  readonly #onChunk: ((n: number) => void) | undefined;
+
   constructor(
-    private readonly path: string,
-    private readonly expectedSize: number | undefined,
-    private readonly onChunk: ((n: number) => void) | undefined,
+    path: string,
+    expectedSize: number | undefined,
+    onChunk: ((n: number) => void) | undefined,
   ) {
     super();
+    this.#path = path;
+    this.#expectedSize = expectedSize;
+    this.#onChunk = onChunk;
   }
 
   override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -157,18 +164,18 @@ class Meter extends Transform {
     else if (typeof chunk === 'string') buffer = Buffer.from(chunk);
     else if (chunk instanceof Uint8Array) buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     else {
-      callback(new TypeError(`[${this.path}]: streams must yield bytes`));
+      callback(new TypeError(`[${this.#path}]: streams must yield bytes`));
       return;
     }
     this.size += buffer.length;
-    if (this.expectedSize !== undefined && this.size > this.expectedSize) {
-      callback(new Error(`[${this.path}] is longer than its declared ${this.expectedSize} bytes`));
+    if (this.#expectedSize !== undefined && this.size > this.#expectedSize) {
+      callback(new Error(`[${this.#path}] is longer than its declared ${this.#expectedSize} bytes`));
       return;
     }
     this.crc = crc32(buffer, this.crc);
-    this.hash.update(buffer);
+    this.#hash.update(buffer);
     try {
-      this.onChunk?.(buffer.length);
+      this.#onChunk?.(buffer.length);
     } catch (error) {
       callback(error as Error);
       return;
@@ -177,11 +184,11 @@ class Meter extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.expectedSize !== undefined && this.size !== this.expectedSize) {
-      callback(new Error(`[${this.path}] has ${this.size} bytes, not its declared ${this.expectedSize}`));
+    if (this.#expectedSize !== undefined && this.size !== this.#expectedSize) {
+      callback(new Error(`[${this.#path}] has ${this.size} bytes, not its declared ${this.#expectedSize}`));
       return;
     }
-    this.digest = this.hash.digest('hex');
+    this.digest = this.#hash.digest('hex');
     callback();
   }
 }
@@ -192,70 +199,75 @@ class Meter extends Transform {
  * end the output). {@link ZipWriter.destroy} stops everything in progress.
  */
 export class ZipWriter {
-  private offset = 0;
-  private count = 0;
-  private readonly central = new ByteSlabs();
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private readonly stop = new AbortController();
-  private readonly dos: { date: number; time: number };
-  private readonly unixSeconds: number;
-  private busy = false;
-  private finished = false;
+  #offset = 0;
+  #count = 0;
+  readonly #central = new ByteSlabs();
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  readonly #stop = new AbortController();
+  readonly #dos: { date: number; time: number };
+  readonly #unixSeconds: number;
+  #busy = false;
+  #finished = false;
+
+  readonly #out: Writable;
+  readonly #options: ZipWriterOptions;
 
   constructor(
-    private readonly out: Writable,
-    private readonly options: ZipWriterOptions,
+    out: Writable,
+    options: ZipWriterOptions,
   ) {
-    this.dos = dosDateTime(options.mtime);
-    this.unixSeconds = Math.max(-0x80000000, Math.min(0x7fffffff, Math.floor(options.mtime.getTime() / 1000)));
+    this.#out = out;
+    this.#options = options;
+    this.#dos = dosDateTime(options.mtime);
+    this.#unixSeconds = Math.max(-0x80000000, Math.min(0x7fffffff, Math.floor(options.mtime.getTime() / 1000)));
   }
 
   /** Bytes of the archive produced so far (written or about to be). */
   get bytesWritten(): number {
-    return this.offset;
+    return this.#offset;
   }
 
   /** Entries added so far. */
   get entries(): number {
-    return this.count;
+    return this.#count;
   }
 
   /** Stops the writer: the entry in progress fails, its streams are destroyed. */
   destroy(reason?: unknown): void {
-    this.stop.abort(reason);
+    this.#stop.abort(reason);
   }
 
-  private enter(): void {
-    if (this.stop.signal.aborted) throw this.stop.signal.reason;
-    if (this.busy) throw new Error('ZipWriter: one entry at a time');
-    if (this.finished) throw new Error('ZipWriter: already finished');
-    this.busy = true;
+  #enter(): void {
+    if (this.#stop.signal.aborted) throw this.#stop.signal.reason;
+    if (this.#busy) throw new Error('ZipWriter: one entry at a time');
+    if (this.#finished) throw new Error('ZipWriter: already finished');
+    this.#busy = true;
   }
 
-  private queue(bytes: Buffer): void {
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
-    this.offset += bytes.length;
+  #queue(bytes: Buffer): void {
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
+    this.#offset += bytes.length;
   }
 
   /** Writes the pending bytes out when there are enough of them (or always, with `force`). */
-  private async flush(force = false): Promise<void> {
-    if (this.pendingBytes === 0 || (!force && this.pendingBytes < FLUSH_BYTES)) return;
-    const chunk = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    if (!this.out.write(chunk)) await once(this.out, 'drain', { signal: this.stop.signal });
+  async #flush(force = false): Promise<void> {
+    if (this.#pendingBytes === 0 || (!force && this.#pendingBytes < FLUSH_BYTES)) return;
+    const chunk = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (!this.#out.write(chunk)) await once(this.#out, 'drain', { signal: this.#stop.signal });
   }
 
-  private localHeader(name: Buffer, flags: number, method: number, crc: number, compressedSize: number, size: number): Buffer {
+  #localHeader(name: Buffer, flags: number, method: number, crc: number, compressedSize: number, size: number): Buffer {
     const header = Buffer.alloc(30 + name.length);
     header.writeUInt32LE(SIG_LOCAL, 0);
     header.writeUInt16LE(VERSION_DEFAULT, 4);
     header.writeUInt16LE(flags, 6);
     header.writeUInt16LE(method, 8);
-    header.writeUInt16LE(this.dos.time, 10);
-    header.writeUInt16LE(this.dos.date, 12);
+    header.writeUInt16LE(this.#dos.time, 10);
+    header.writeUInt16LE(this.#dos.date, 12);
     header.writeUInt32LE(crc >>> 0, 14);
     header.writeUInt32LE(compressedSize, 18);
     header.writeUInt32LE(size, 22);
@@ -265,8 +277,8 @@ export class ZipWriter {
     return header;
   }
 
-  private addCentral(name: Buffer, flags: number, method: number, crc: number, compressedSize: number, size: number, offset: number): void {
-    const zip64 = this.options.forceZip64 === true || size > MAX32 - 1 || compressedSize > MAX32 - 1 || offset > MAX32 - 1;
+  #addCentral(name: Buffer, flags: number, method: number, crc: number, compressedSize: number, size: number, offset: number): void {
+    const zip64 = this.#options.forceZip64 === true || size > MAX32 - 1 || compressedSize > MAX32 - 1 || offset > MAX32 - 1;
     const extraLength = 9 + (zip64 ? 28 : 0);
     const record = Buffer.alloc(46 + name.length + extraLength);
     record.writeUInt32LE(SIG_CENTRAL, 0);
@@ -274,8 +286,8 @@ export class ZipWriter {
     record.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFAULT, 6);
     record.writeUInt16LE(flags, 8);
     record.writeUInt16LE(method, 10);
-    record.writeUInt16LE(this.dos.time, 12);
-    record.writeUInt16LE(this.dos.date, 14);
+    record.writeUInt16LE(this.#dos.time, 12);
+    record.writeUInt16LE(this.#dos.date, 14);
     record.writeUInt32LE(crc >>> 0, 16);
     record.writeUInt32LE(zip64 ? MAX32 : compressedSize, 20);
     record.writeUInt32LE(zip64 ? MAX32 : size, 24);
@@ -292,7 +304,7 @@ export class ZipWriter {
     record.writeUInt16LE(0x5455, at);
     record.writeUInt16LE(5, at + 2);
     record.writeUInt8(1, at + 4);
-    record.writeInt32LE(this.unixSeconds, at + 5);
+    record.writeInt32LE(this.#unixSeconds, at + 5);
     at += 9;
     if (zip64) {
       record.writeUInt16LE(0x0001, at);
@@ -301,8 +313,8 @@ export class ZipWriter {
       writeUInt64(record, compressedSize, at + 12);
       writeUInt64(record, offset, at + 20);
     }
-    this.central.append(record);
-    this.count += 1;
+    this.#central.append(record);
+    this.#count += 1;
   }
 
   /**
@@ -310,7 +322,7 @@ export class ZipWriter {
    * stores, `'auto'` deflates only if that makes it smaller. Resolves with what was written.
    */
   async addBuffer(path: string, data: Buffer, compress: boolean | 'auto'): Promise<ZipEntryInfo> {
-    this.enter();
+    this.#enter();
     try {
       const name = checkPath(path);
       if (data.length > 0x40000000) throw new Error('buffer too large for addBuffer');
@@ -324,11 +336,11 @@ export class ZipWriter {
           method = 8;
         }
       }
-      const offset = this.offset;
-      this.queue(this.localHeader(name, FLAG_UTF8, method, crc, stored.length, data.length));
-      this.queue(stored);
-      this.addCentral(name, FLAG_UTF8, method, crc, stored.length, data.length, offset);
-      await this.flush();
+      const offset = this.#offset;
+      this.#queue(this.#localHeader(name, FLAG_UTF8, method, crc, stored.length, data.length));
+      this.#queue(stored);
+      this.#addCentral(name, FLAG_UTF8, method, crc, stored.length, data.length, offset);
+      await this.#flush();
       return {
         path,
         size: data.length,
@@ -338,7 +350,7 @@ export class ZipWriter {
         sha256: createHash('sha256').update(data).digest('hex'),
       };
     } finally {
-      this.busy = false;
+      this.#busy = false;
     }
   }
 
@@ -349,7 +361,7 @@ export class ZipWriter {
    */
   async addStream(path: string, source: Readable, options: ZipStreamOptions): Promise<ZipEntryInfo> {
     try {
-      this.enter();
+      this.#enter();
     } catch (error) {
       source.destroy();
       throw error;
@@ -358,22 +370,22 @@ export class ZipWriter {
       const name = checkPath(path);
       const method = options.compress ? 8 : 0;
       const flags = FLAG_UTF8 | FLAG_DESCRIPTOR;
-      const offset = this.offset;
-      this.queue(this.localHeader(name, flags, method, 0, 0, 0));
+      const offset = this.#offset;
+      this.#queue(this.#localHeader(name, flags, method, 0, 0, 0));
       const meter = new Meter(path, options.expectedSize, options.onChunk);
       let compressedSize = 0;
       const sink = new Writable({
         highWaterMark: FLUSH_BYTES,
         write: (chunk: Buffer, _encoding, callback) => {
           compressedSize += chunk.length;
-          this.queue(chunk);
-          this.flush().then(() => callback(), callback);
+          this.#queue(chunk);
+          this.#flush().then(() => callback(), callback);
         },
       });
       const stages = options.compress
         ? [source, meter, createDeflateRaw({ chunkSize: FLUSH_BYTES, level: zlibConstants.Z_DEFAULT_COMPRESSION }), sink]
         : [source, meter, sink];
-      await pipeline(stages, { signal: this.stop.signal });
+      await pipeline(stages, { signal: this.#stop.signal });
       const { crc, size } = meter;
       const zip64 = size > MAX32 - 1 || compressedSize > MAX32 - 1;
       const descriptor = Buffer.alloc(zip64 ? 24 : 16);
@@ -386,15 +398,15 @@ export class ZipWriter {
         descriptor.writeUInt32LE(compressedSize, 8);
         descriptor.writeUInt32LE(size, 12);
       }
-      this.queue(descriptor);
-      this.addCentral(name, flags, method, crc, compressedSize, size, offset);
-      await this.flush();
+      this.#queue(descriptor);
+      this.#addCentral(name, flags, method, crc, compressedSize, size, offset);
+      await this.#flush();
       return { path, size, compressedSize, deflated: options.compress, crc32: crc >>> 0, sha256: meter.digest };
     } catch (error) {
       source.destroy();
-      throw this.stop.signal.aborted ? this.stop.signal.reason : error;
+      throw this.#stop.signal.aborted ? this.#stop.signal.reason : error;
     } finally {
-      this.busy = false;
+      this.#busy = false;
     }
   }
 
@@ -403,52 +415,52 @@ export class ZipWriter {
    * not ended: the caller ends it.
    */
   async finish(): Promise<void> {
-    this.enter();
+    this.#enter();
     try {
-      const start = this.offset;
-      for (const chunk of this.central.chunks()) {
-        this.queue(chunk);
-        await this.flush();
+      const start = this.#offset;
+      for (const chunk of this.#central.chunks()) {
+        this.#queue(chunk);
+        await this.#flush();
       }
-      const size = this.offset - start;
-      const force = this.options.forceZip64 === true;
-      const zip64 = force || this.count >= MAX16 || size >= MAX32 || start >= MAX32;
+      const size = this.#offset - start;
+      const force = this.#options.forceZip64 === true;
+      const zip64 = force || this.#count >= MAX16 || size >= MAX32 || start >= MAX32;
       if (zip64) {
         const end64 = Buffer.alloc(56);
-        const at = this.offset;
+        const at = this.#offset;
         end64.writeUInt32LE(SIG_ZIP64_END, 0);
         writeUInt64(end64, 44, 4);
         end64.writeUInt16LE(VERSION_MADE_BY, 12);
         end64.writeUInt16LE(VERSION_ZIP64, 14);
         end64.writeUInt32LE(0, 16);
         end64.writeUInt32LE(0, 20);
-        writeUInt64(end64, this.count, 24);
-        writeUInt64(end64, this.count, 32);
+        writeUInt64(end64, this.#count, 24);
+        writeUInt64(end64, this.#count, 32);
         writeUInt64(end64, size, 40);
         writeUInt64(end64, start, 48);
-        this.queue(end64);
+        this.#queue(end64);
         const locator = Buffer.alloc(20);
         locator.writeUInt32LE(SIG_ZIP64_LOCATOR, 0);
         locator.writeUInt32LE(0, 4);
         writeUInt64(locator, at, 8);
         locator.writeUInt32LE(1, 16);
-        this.queue(locator);
+        this.#queue(locator);
       }
       const end = Buffer.alloc(22);
       end.writeUInt32LE(SIG_END, 0);
       end.writeUInt16LE(0, 4);
       end.writeUInt16LE(0, 6);
-      const count16 = force || this.count >= MAX16 ? MAX16 : this.count;
+      const count16 = force || this.#count >= MAX16 ? MAX16 : this.#count;
       end.writeUInt16LE(count16, 8);
       end.writeUInt16LE(count16, 10);
       end.writeUInt32LE(force || size >= MAX32 ? MAX32 : size, 12);
       end.writeUInt32LE(force || start >= MAX32 ? MAX32 : start, 16);
       end.writeUInt16LE(0, 20);
-      this.queue(end);
-      await this.flush(true);
-      this.finished = true;
+      this.#queue(end);
+      await this.#flush(true);
+      this.#finished = true;
     } finally {
-      this.busy = false;
+      this.#busy = false;
     }
   }
 }
