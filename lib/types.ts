@@ -392,19 +392,22 @@ export interface ClaimOptions {
  * The job state machine's storage. Every method is atomic with respect to every other call, from any
  * process sharing the store: two claims of one cell never both succeed, a renew or finish with a
  * stale token never changes anything. Times are the store's own clock (`Date.now()` for local
- * stores, the server's for a shared one). Implementations must pass `test/contract/job-store.ts`.
+ * stores, the server's for a shared one). Implementations must pass the `jobStoreContract` suite of
+ * `koa-cell-snapshot/contract`.
  */
 export interface JobStore {
   /**
    * Claims the cell for a new job with a fresh lease. For an import it also clears the cell's
    * {@link ImportFailure}. Never throws for a held cell: the result says why it was not claimed.
+   * Rejects with a `RangeError` when `leaseMs` is not a positive number or `maxRunning` is negative.
    */
   claim(request: JobRequest, options: ClaimOptions): Promise<ClaimResult>;
   /**
    * Extends the lease of the job holding `token` and records its progress (kept if lower than the
    * stored one; floored to an integer, at most 99). Resolves to the renewed job (whose
    * `cancelRequested` tells the holder to stop), or `undefined`, changing nothing, when the token no
-   * longer holds the cell or its lease already expired.
+   * longer holds the cell or its lease already expired. Rejects with a `RangeError` when `leaseMs` is
+   * not a positive number.
    */
   renew(cellId: string, token: string, progress: number, leaseMs: number): Promise<JobRecord | undefined>;
   /**

@@ -311,13 +311,13 @@ export function jobStoreContract(test: TestFn, makeStore: MakeJobStore): void {
     t.false((await store.get('c1')).running?.cancelRequested);
   });
 
-  test(title('invalid lease and limit options are refused'), async (t) => {
+  test(title('invalid lease and limit options are refused with a RangeError'), async (t) => {
     const store = await makeStore(t);
-    await t.throwsAsync(store.claim(request('c1'), { leaseMs: 0, maxRunning: 1 }));
-    await t.throwsAsync(store.claim(request('c1'), { leaseMs: Number.NaN, maxRunning: 1 }));
-    await t.throwsAsync(store.claim(request('c1'), { leaseMs: 1_000, maxRunning: -1 }));
+    await t.throwsAsync(store.claim(request('c1'), { leaseMs: 0, maxRunning: 1 }), { instanceOf: RangeError });
+    await t.throwsAsync(store.claim(request('c1'), { leaseMs: Number.NaN, maxRunning: 1 }), { instanceOf: RangeError });
+    await t.throwsAsync(store.claim(request('c1'), { leaseMs: 1_000, maxRunning: -1 }), { instanceOf: RangeError });
     const job = await claimed(t, store, request('c1'));
-    await t.throwsAsync(store.renew('c1', job.token, 10, -5));
+    await t.throwsAsync(store.renew('c1', job.token, 10, -5), { instanceOf: RangeError });
     t.is((await store.get('c1')).running?.progress, 0);
   });
 }

@@ -10,7 +10,7 @@ import { authenticate } from './auth.js';
 import { addressCell, cellFromHost, resolveCell } from './cell.js';
 import { answerOptions, setCommonHeaders } from './cors.js';
 import { applyOverrides } from './overrides.js';
-import { respondWithError } from './render-errors.js';
+import { type RenderErrorOptions, respondWithError } from './render-errors.js';
 import { applyRequestKey } from './request-key.js';
 import { type ResourceKind, initState } from './state.js';
 
@@ -27,8 +27,14 @@ function allowedMethods(table: MethodTable): string[] {
   return ['OPTIONS', ...Object.keys(table)];
 }
 
+/**
+ * What the pipeline reads of the options: how cells are addressed, found and authorised, and how
+ * errors render.
+ */
+export type PipelineOptions = Pick<ResolvedOptions, 'cellUrl' | 'prefix' | 'cells' | 'auth'> & RenderErrorOptions;
+
 /** Builds the middleware serving one resource through the whole pipeline. */
-export function pipeline(kind: ResourceKind, table: MethodTable, options: ResolvedOptions) {
+export function pipeline(kind: ResourceKind, table: MethodTable, options: PipelineOptions) {
   const pathMode = options.cellUrl === 'path';
   const unitHost = options.cellUrl === 'path' ? '' : options.cellUrl.host;
   const allowed = allowedMethods(table);

@@ -84,7 +84,8 @@ test('SIGKILL of the instance running an import: the cell is unchanged, import f
   t.is(put.status, 201);
   t.is((await a.request('POST', 'bob', '__import', { headers, body: '{"Name":"java"}' })).status, 202);
   await waitFor(async () => (await status(b, 'bob', '__import')).status === 'importation in progress');
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Killed mid-import: once its staging copy exists beside the cells.
+  await waitFor(async () => (await leftovers(dataDir)).length > 0);
   await a.kill();
   const failed = await waitFor(async () => {
     const now = await status(b, 'bob', '__import');

@@ -218,14 +218,15 @@ test('SIGKILL during an import, then restart: B unchanged, no staging left, impo
   await putFile(first, 'bob', 'java.zip', JAVA_FIXTURE);
   t.is((await postImport(first, 'bob', { Name: 'java' })).status, 202);
   await waitFor(async () => (await importStatus(first, 'bob')).status === 'importation in progress');
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Killed mid-import: once its staging copy exists beside the cells.
+  await waitFor(async () => (await leftovers(dataDir)).length > 0);
   await first.kill();
 
   const second = await startChild(t, dataDir, env);
   const status = await waitFor(async () => {
     const now = await importStatus(second, 'bob');
     return now.status === 'import failed' ? now : undefined;
-  }, 5000);
+  });
   t.deepEqual(status.message, { code: 'PR500-SN-0001', message: { lang: 'en', value: '[cell import] was interrupted.' } });
   t.deepEqual(await digestOf(dataDir, 'bob'), before);
   t.deepEqual(await leftovers(dataDir), []);

@@ -234,8 +234,15 @@ test('putDav creates missing intermediate folders, which exports skip, and refus
   await tx.putDav({ path: '__/a/b.txt', meta: { t: 'dav.file' }, content: Readable.from([Buffer.from('deep')]) });
   const duplicate = await t.throwsAsync(tx.putDav({ path: '__/a/b.txt', meta: {} }));
   t.true(isPersoniumError(duplicate) && duplicate.code === 'PR400-SN-0002', String(duplicate));
-  await t.throwsAsync(tx.putDav({ path: '__/x', meta: [] as unknown as Record<string, unknown> }));
-  await t.throwsAsync(tx.putDav({ path: '__/a/b.txt/content', meta: {} }), undefined, 'a child folder cannot replace content');
+  await t.throwsAsync(tx.putDav({ path: '__/x', meta: [] as unknown as Record<string, unknown> }), {
+    instanceOf: TypeError,
+    message: 'Metadata of WebDAV resource [__/x] is not an object',
+  });
+  await t.throwsAsync(
+    tx.putDav({ path: '__/a/b.txt/content', meta: {} }),
+    { code: 'PR400-SN-0002', message: /inside the file/ },
+    'a child folder cannot replace content',
+  );
   await tx.commit();
   const after = await digestCell(source, 'bob');
   t.deepEqual(
@@ -255,7 +262,7 @@ test("putCellRecord refuses a record that is not the target's, and commit needs 
   const bob = await mustGetCell(source, 'bob');
   const alice = await digestCell(source, 'alice');
   const tx = await source.beginImport(bob, new AbortController().signal);
-  await t.throwsAsync(tx.putCellRecord(alice.cellRecord));
+  await t.throwsAsync(tx.putCellRecord(alice.cellRecord), { message: /not the target cell's/ });
   await t.throwsAsync(tx.commit(), { message: /cell record/ });
   await tx.rollback();
 });

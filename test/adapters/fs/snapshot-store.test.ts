@@ -44,13 +44,13 @@ test('fs: no temp file is left after an abort or a 413', async (t) => {
   t.deepEqual(await readdir(dir), []);
 
   const tooBig = await store.write(CELL, 'x.zip', { contentType: 'application/zip', maxBytes: 5 });
-  await t.throwsAsync(send(tooBig.stream, Buffer.from('123456')));
+  await t.throwsAsync(send(tooBig.stream, Buffer.from('123456')), { code: 'PR413-SN-0001' });
   t.deepEqual(await readdir(dir), [], 'removed before the stream reports the error');
   await tooBig.abort();
 
   const failed = await store.write(CELL, 'x.zip', { contentType: 'application/zip' });
   await send(failed.stream, Buffer.from('abc'));
-  await t.throwsAsync(failed.commit({ ifMatch: '*' }));
+  await t.throwsAsync(failed.commit({ ifMatch: '*' }), { code: 'PR412-DV-0001' });
   t.deepEqual(await readdir(dir), [], 'a 412 leaves nothing either');
 
   const destroyed = await store.write(CELL, 'x.zip', { contentType: 'application/zip' });
