@@ -38,15 +38,15 @@ import type { Readable } from 'node:stream';
 import type { ZipFile } from 'yauzl';
 import { PersoniumError } from '../errors.js';
 import { DEFAULT_LIMITS } from '../limits.js';
-import { isJsonObject } from '../util/json.js';
-import { LineSplitter, LineTooLongError, recordProblem, toRecord } from './lines.js';
+import { LineSplitter, LineTooLongError } from './lines.js';
+import { parseIntegrityList, parseJsonObject, parseManifest, parseRecord } from './snapshot-json.js';
 import type { DavImportNode, DavMeta, ODataRecord, ODataType } from '../types.js';
-import { CELL_PATH, EXPORT_VERSION, INTEGRITY_PATH, MANIFEST_PATH, ODATA_FILES, REQUIRED_PATHS, type Manifest } from './format.js';
+import { CELL_PATH, INTEGRITY_PATH, MANIFEST_PATH, ODATA_FILES, REQUIRED_PATHS, type Manifest } from './format.js';
 import { timeSlicer } from '../util/yield.js';
 import { SourceReader } from './block-reader.js';
 import { type Directory, type EntryInfo, MANIFEST_MAX_BYTES, openZip, vetDirectory } from './central-directory.js';
 import { type OpenContext, crcOnly, openVerified, readWhole } from './entry-data.js';
-import { type ReaderLimits, asError, clip, describe, noop, unsafe } from './reader-shared.js';
+import { type ReaderLimits, asError, describe, noop, unsafe } from './reader-shared.js';
 import type { RandomAccessSource } from './source.js';
 import type { Expectation } from './verifying-stream.js';
 
@@ -125,29 +125,6 @@ export interface SnapshotReader {
   close(): Promise<void>;
 }
 
-/** Parses JSON text; `PR400-CM-0004` quoting the text when it is not JSON. */
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new PersoniumError('PR400-CM-0004', [clip(text)], { cause: error });
-  }
-}
-
-/** Parses a JSON object; `PR400-CM-0004` quoting the text when it is not JSON or not an object. */
-function parseJsonObject(text: string): Record<string, unknown> {
-  const value = parseJson(text);
-  if (!isJsonObject(value)) throw new PersoniumError('PR400-CM-0004', [clip(text)]);
-  return value;
-}
-
-/** Parses one record (a `.pjson` line or `00_cell.json`); `PR400-CM-0004` with the text otherwise. */
-function parseRecord(text: string): ODataRecord {
-  const value = parseJson(text);
-  if (recordProblem(value) !== undefined) throw new PersoniumError('PR400-CM-0004', [clip(text)]);
-  return toRecord(value);
-}
-
 class Reader implements SnapshotReader {
   readonly hasIntegrity: boolean;
   readonly totals: SnapshotReader['totals'];
@@ -214,29 +191,12 @@ class Reader implements SnapshotReader {
   async #readIntegrity(): Promise<void> {
     const info = this.#directory.files.get(INTEGRITY_PATH);
     if (info === undefined) return;
-    const fail = (): PersoniumError => new PersoniumError('PR400-SN-0003', [INTEGRITY_PATH]);
     if (info.uncompressedSize > this.#directory.integrityBound) throw unsafe(`${INTEGRITY_PATH} is too large`);
     const text = (await readWhole(this.#ctx, info, crcOnly(info))).bytes.toString('utf8');
-    const value = parseJson(text);
-    if (!isJsonObject(value) || value['algorithm'] !== 'sha256' || !Array.isArray(value['entries'])) throw fail();
-    const seen = new Set<string>();
-    for (const item of value['entries'] as unknown[]) {
-      if (
-        !isJsonObject(item) ||
-        typeof item['path'] !== 'string' ||
-        !Number.isSafeInteger(item['size']) ||
-        (item['size'] as number) < 0 ||
-        typeof item['sha256'] !== 'string' ||
-        !/^[0-9a-f]{64}$/.test(item['sha256'])
-      ) {
-        throw fail();
-      }
-      const path = item['path'];
-      if (seen.has(path) || path === INTEGRITY_PATH) throw fail();
-      seen.add(path);
+    for (const { path, size, sha256 } of parseIntegrityList(text)) {
       const entry = this.#directory.files.get(path);
       if (entry === undefined) throw new PersoniumError('PR400-SN-0003', [path]);
-      entry.promised = { size: item['size'] as number, sha256: item['sha256'] };
+      entry.promised = { size, sha256 };
     }
     const manifest = this.#directory.files.get(MANIFEST_PATH)?.promised;
     if (manifest === undefined || manifest.size !== this.#manifestDigest.size || manifest.sha256 !== this.#manifestDigest.sha256) {
@@ -381,22 +341,6 @@ class Reader implements SnapshotReader {
     }
     this.#ctx.source.shutdown();
   }
-}
-
-/** Parses and checks the manifest's bytes. */
-function parseManifest(bytes: Buffer): Manifest {
-  const value = parseJsonObject(bytes.toString('utf8'));
-  const version = value['export_version'];
-  if (version !== EXPORT_VERSION) {
-    throw new PersoniumError('PR400-MC-0003', [version === undefined ? 'null' : clip(JSON.stringify(version))]);
-  }
-  const unitUrl = value['unit_url'];
-  const createDate = value['create_date'];
-  return Object.freeze({
-    export_version: EXPORT_VERSION,
-    unit_url: typeof unitUrl === 'string' ? unitUrl : '',
-    create_date: typeof createDate === 'number' && Number.isFinite(createDate) ? createDate : 0,
-  });
 }
 
 /**

@@ -25,7 +25,8 @@ import {
 } from './format.js';
 import { timeSlicer } from '../util/yield.js';
 import { isPrecompressedType, shouldDeflate } from './compression.js';
-import { ByteSlabs, ZipWriter, type ZipEntryInfo } from './zip.js';
+import { ByteSlabs } from '../util/byte-slabs.js';
+import { ZipWriter, type ZipEntryInfo } from './zip.js';
 
 /** What a running export has written so far (the units of {@link ExportView.totals}). */
 export interface WriteProgress {

@@ -19,9 +19,11 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, crc32, createDeflateRaw, deflateRawSync } from 'node:zlib';
+import { ByteSlabs } from '../util/byte-slabs.js';
+import { Meter } from './zip-meter.js';
 
 /** What was written for one entry. */
 export interface ZipEntryInfo {
@@ -55,37 +57,6 @@ export interface ZipStreamOptions {
   readonly expectedSize?: number | undefined;
   /** Called with the uncompressed length of every chunk as it is consumed. */
   readonly onChunk?: ((n: number) => void) | undefined;
-}
-
-/** Bytes accumulated in 1 MiB slabs: no per-record object overhead, O(bytes) memory. */
-export class ByteSlabs {
-  static readonly #SLAB = 1024 * 1024;
-  readonly #full: Buffer[] = [];
-  #slab: Buffer = Buffer.allocUnsafe(0);
-  #used = 0;
-  /** Total bytes held. */
-  length = 0;
-
-  /** Appends bytes. */
-  append(bytes: Buffer): void {
-    let from = 0;
-    while (from < bytes.length) {
-      if (this.#used === this.#slab.length) {
-        this.#full.push(this.#slab);
-        this.#slab = Buffer.allocUnsafe(Math.max(ByteSlabs.#SLAB, bytes.length - from));
-        this.#used = 0;
-      }
-      const n = bytes.copy(this.#slab, this.#used, from);
-      this.#used += n;
-      from += n;
-    }
-    this.length += bytes.length;
-  }
-
-  /** The held bytes, as a list of chunks (views, not copies). */
-  chunks(): Buffer[] {
-    return [...this.#full, this.#slab.subarray(0, this.#used)].filter((chunk) => chunk.length > 0);
-  }
 }
 
 const SIG_LOCAL = 0x04034b50;
@@ -134,63 +105,6 @@ function checkPath(path: string): Buffer {
   const name = Buffer.from(path, 'utf8');
   if (name.length > MAX16) throw new Error('zip entry path too long');
   return name;
-}
-
-/** Counts, CRCs and hashes what flows, and checks its length against an expected one. */
-class Meter extends Transform {
-  crc = 0;
-  size = 0;
-  readonly #hash = createHash('sha256');
-  digest = '';
-
-  readonly #path: string;
-  readonly #expectedSize: number | undefined;
-  readonly #onChunk: ((n: number) => void) | undefined;
-
-  constructor(
-    path: string,
-    expectedSize: number | undefined,
-    onChunk: ((n: number) => void) | undefined,
-  ) {
-    super();
-    this.#path = path;
-    this.#expectedSize = expectedSize;
-    this.#onChunk = onChunk;
-  }
-
-  override _transform(chunk: unknown, _encoding: BufferEncoding, callback: TransformCallback): void {
-    let buffer: Buffer;
-    if (Buffer.isBuffer(chunk)) buffer = chunk;
-    else if (typeof chunk === 'string') buffer = Buffer.from(chunk);
-    else if (chunk instanceof Uint8Array) buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    else {
-      callback(new TypeError(`[${this.#path}]: streams must yield bytes`));
-      return;
-    }
-    this.size += buffer.length;
-    if (this.#expectedSize !== undefined && this.size > this.#expectedSize) {
-      callback(new Error(`[${this.#path}] is longer than its declared ${this.#expectedSize} bytes`));
-      return;
-    }
-    this.crc = crc32(buffer, this.crc);
-    this.#hash.update(buffer);
-    try {
-      this.#onChunk?.(buffer.length);
-    } catch (error) {
-      callback(error as Error);
-      return;
-    }
-    callback(null, buffer);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    if (this.#expectedSize !== undefined && this.size !== this.#expectedSize) {
-      callback(new Error(`[${this.#path}] has ${this.size} bytes, not its declared ${this.#expectedSize}`));
-      return;
-    }
-    this.digest = this.#hash.digest('hex');
-    callback();
-  }
 }
 
 /**
