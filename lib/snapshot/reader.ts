@@ -50,7 +50,6 @@ import { type ReaderLimits, asError, describe, noop, unsafe } from './reader-sha
 import type { RandomAccessSource } from './source.js';
 import type { Expectation } from './verifying-stream.js';
 
-
 /** The default limits: the router's defaults of the same names. */
 export const DEFAULT_READER_LIMITS: ReaderLimits = Object.freeze({
   maxEntries: DEFAULT_LIMITS.maxEntries,
