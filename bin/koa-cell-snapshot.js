@@ -1,2 +1,14 @@
 #!/usr/bin/env node
-import '../dist/cli.js';
+// The koa-cell-snapshot command. From an installed package it runs the compiled CLI (dist/); in a
+// clone of the repository, where the TypeScript sources sit beside it, it runs them through tsx (a
+// development dependency), so no build step is needed and the code run is always the code read.
+import { existsSync } from 'node:fs';
+
+const sources = new URL('../lib/cli.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import(new URL('../dist/cli.js', import.meta.url).href);
+}

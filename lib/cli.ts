@@ -1,59 +1,156 @@
 /**
  * The command line: `koa-cell-snapshot serve` runs a standalone host on the embedded defaults;
- * `koa-cell-snapshot verify <file.zip>` checks a snapshot file.
+ * `koa-cell-snapshot verify <file.zip>` checks a snapshot file. Every command has `--help`; errors
+ * are printed once, on stderr, with the command to run for help.
+ *
+ * Exit codes: 0 success; 1 the snapshot is not valid or cannot be read, or the server failed;
+ * 2 a usage error.
  */
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { serve } from './cli/serve.js';
 import { verify } from './cli/verify.js';
 
-const USAGE = `Usage:
-  koa-cell-snapshot serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--token T] [--mode path|host] [--unit-host localhost] [--prefix /api]
-  koa-cell-snapshot verify <file.zip>
+const NAME = 'koa-cell-snapshot';
 
-Environment: PORT, HOST, DATA_DIR, TOKEN, MODE, UNIT_HOST, PREFIX (flags win).`;
+const HELP = `${NAME}: Personium-compatible cell export, import and snapshot area for Koa.
+
+Usage:
+  ${NAME} serve [options]       run the standalone server on the embedded defaults
+  ${NAME} verify <file.zip>     check a snapshot file: manifest, entries, every CRC-32 and SHA-256
+  ${NAME} help [command]        this help, or a command's
+
+Run '${NAME} <command> --help' for a command's options.
+
+Exit codes: 0 success; 1 the snapshot is not valid or cannot be read, or the server failed;
+2 a usage error.
+`;
+
+const SERVE_HELP = `Usage: ${NAME} serve [options]
+
+Runs a standalone host with the file-system adapters. On first start the sample cells (alice, bob)
+are copied into the data directory. It prints its URL, the token and curl commands to try.
+SIGINT or SIGTERM stops it cleanly: running jobs stop and are recorded as interrupted.
+
+Options (each also read from the environment variable in brackets; a flag wins):
+  --port N            port to listen on, 0 for any free one [PORT] (default 8080)
+  --host ADDR         address to listen on [HOST] (default 127.0.0.1)
+  --data DIR          data directory, holding cells/, snapshots/ and jobs/ [DATA_DIR] (default ./data)
+  --token T           bearer token that grants root, at least 8 characters [TOKEN]
+                      (default: a random one, printed at start)
+  --mode path|host    cell URLs http://{host}/{cell}/ or http://{cell}.{unit-host}/ [MODE] (default path)
+  --unit-host NAME    the unit host of host mode [UNIT_HOST] (default localhost)
+  --prefix PATH       a path prefix for the routes, e.g. /api [PREFIX] (default none)
+  -h, --help          this help
+`;
+
+const VERIFY_HELP = `Usage: ${NAME} verify <file.zip>
+
+Checks a snapshot file as an import would, without importing it: the central directory (nothing
+unsafe, within the limits), the manifest (export_version 2), the required entries, and every entry's
+size and CRC-32, and SHA-256 when the file has 99_integrity.json. Prints the verdict first, then the
+manifest, the records per type and the WebDAV resources.
+
+Exit codes: 0 valid; 1 not valid, or the file cannot be read; 2 a usage error.
+
+Options:
+  -h, --help          this help
+`;
+
+/** A usage error: printed with the help hint, exit code 2. */
+class UsageError extends Error {}
+
+/** The text after `koa-cell-snapshot:` for any error, without the prefix twice. */
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.startsWith(`${NAME}: `) ? message.slice(NAME.length + 2) : message;
+}
+
+/** Parses a command's arguments strictly: an unknown option or a missing value is a usage error. */
+function parse<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    throw new UsageError(describe(error));
+  }
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new UsageError(`--port must be a port number (0-65535), got ${value}`);
+  return n;
+}
+
+async function runServe(args: string[]): Promise<number> {
+  const { values } = parse({
+    args,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      token: { type: 'string' },
+      mode: { type: 'string' },
+      'unit-host': { type: 'string' },
+      prefix: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const env = process.env;
+  const mode = values.mode ?? env['MODE'] ?? 'path';
+  if (mode !== 'path' && mode !== 'host') throw new UsageError(`--mode must be path or host, got ${mode}`);
+  const token = values.token ?? env['TOKEN'];
+  if (token !== undefined && token.length < 8) throw new UsageError('--token (or TOKEN) must be at least 8 characters');
+  await serve({
+    port: port(values.port ?? env['PORT'] ?? '8080'),
+    host: values.host ?? env['HOST'] ?? '127.0.0.1',
+    dataDir: values.data ?? env['DATA_DIR'] ?? 'data',
+    token,
+    mode,
+    unitHost: values['unit-host'] ?? env['UNIT_HOST'] ?? 'localhost',
+    prefix: values.prefix ?? env['PREFIX'] ?? '',
+  });
+  return 0;
+}
+
+async function runVerify(args: string[]): Promise<number> {
+  const { values, positionals } = parse({ args, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  if (values.help === true) {
+    process.stdout.write(VERIFY_HELP);
+    return 0;
+  }
+  const [file, ...extra] = positionals;
+  if (file === undefined || extra.length > 0) throw new UsageError('verify takes exactly one file');
+  return verify(file);
+}
+
+const COMMANDS: Readonly<Record<string, { run: (args: string[]) => Promise<number>; help: string }>> = {
+  serve: { run: runServe, help: SERVE_HELP },
+  verify: { run: runVerify, help: VERIFY_HELP },
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === 'verify') {
-    const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
-    if (positionals.length !== 1 || positionals[0] === undefined) {
-      process.stderr.write(`${USAGE}\n`);
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    const topic = command === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+    if (command === 'help' && rest[0] !== undefined && topic === undefined) throw new UsageError(`unknown command ${rest[0]}`);
+    if (command === undefined) {
+      process.stderr.write(HELP);
       return 2;
     }
-    return verify(positionals[0]);
-  }
-  if (command === 'serve') {
-    const { values } = parseArgs({
-      args: rest,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        data: { type: 'string' },
-        token: { type: 'string' },
-        mode: { type: 'string' },
-        'unit-host': { type: 'string' },
-        prefix: { type: 'string' },
-      },
-    });
-    const env = process.env;
-    const mode = values.mode ?? env['MODE'] ?? 'path';
-    if (mode !== 'path' && mode !== 'host') {
-      process.stderr.write(`--mode must be path or host\n${USAGE}\n`);
-      return 2;
-    }
-    await serve({
-      port: Number(values.port ?? env['PORT'] ?? 8080),
-      host: values.host ?? env['HOST'] ?? '127.0.0.1',
-      dataDir: values.data ?? env['DATA_DIR'] ?? 'data',
-      token: values.token ?? env['TOKEN'],
-      mode,
-      unitHost: values['unit-host'] ?? env['UNIT_HOST'] ?? 'localhost',
-      prefix: values.prefix ?? env['PREFIX'] ?? '',
-    });
+    process.stdout.write(topic?.help ?? HELP);
     return 0;
   }
-  process.stderr.write(`${USAGE}\n`);
-  return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
+  const found = COMMANDS[command];
+  if (found === undefined) throw new UsageError(`unknown command ${command}`);
+  try {
+    return await found.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(`${error.message}\nRun '${NAME} ${command} --help' for usage.`);
+    throw error;
+  }
 }
 
 main(process.argv.slice(2)).then(
@@ -61,7 +158,9 @@ main(process.argv.slice(2)).then(
     if (code !== 0) process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`koa-cell-snapshot: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
+    const usage = error instanceof UsageError;
+    const hint = usage && !error.message.includes('--help') ? `\nRun '${NAME} --help' for usage.` : '';
+    process.stderr.write(`${NAME}: ${describe(error)}${hint}\n`);
+    process.exitCode = usage ? 2 : 1;
   },
 );

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { text } from 'node:stream/consumers';
@@ -16,71 +16,130 @@ import { tempDir } from './helpers/tmp.js';
 import { waitFor } from './helpers/wait.js';
 
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../lib/cli.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const BIN = fileURLToPath(new URL('../bin/koa-cell-snapshot.js', import.meta.url));
 const JAVA_FIXTURE = fileURLToPath(new URL('../fixtures/java/personium-style.zip', import.meta.url));
-const cli = (...args: string[]) => run(process.execPath, ['--import=tsx', CLI, ...args], { env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+const env = { ...process.env, NODE_NO_WARNINGS: '1' };
 
-test('verify prints the manifest, record counts and OK for a good snapshot, exit 0', async (t) => {
-  const { stdout } = await cli('verify', JAVA_FIXTURE);
+/** Runs the command as a user of a clone does (the bin, which runs the sources); never rejects. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(process.execPath, [BIN, ...args], { env }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => error,
+  );
+}
+
+test('verify leads with OK, then the manifest and the record counts; exit 0', async (t) => {
+  const { code, stdout } = await cli('verify', JAVA_FIXTURE);
+  t.is(code, 0);
+  t.is(stdout.split('\n')[0], `OK: ${JAVA_FIXTURE} is a valid snapshot`);
   t.regex(stdout, /manifest: export_version 2, unit_url https:\/\/unit\.example\/, create_date 2022-11-30T11:00:00\.000Z/);
   t.regex(stdout, /Box\s+2\n/);
   t.regex(stdout, /integrity: CRC-32 only/);
-  t.regex(stdout, /result: OK\n$/);
 });
 
-test('verify exits 1 with the code for a damaged snapshot, and 2 without a file argument', async (t) => {
+test('verify leads with FAILED and the code: a damaged snapshot, a file that is no zip (nothing else printed); exit 1', async (t) => {
   const dir = await tempDir(t);
   const [bad] = await generateHostileCorpus(dir, ['bad-crc']);
-  const failure = await cli('verify', bad?.file ?? '').then(
-    () => undefined,
-    (error: { code: number; stdout: string }) => error,
-  );
-  t.is(failure?.code, 1);
-  t.regex(failure?.stdout ?? '', /result: FAILED PR400-SN-0003 Snapshot integrity check failed\./);
-  const usage = await cli('verify').then(
-    () => undefined,
-    (error: { code: number; stderr: string }) => error,
-  );
-  t.is(usage?.code, 2);
-  t.regex(usage?.stderr ?? '', /Usage:/);
+  const damaged = await cli('verify', bad?.file ?? '');
+  t.is(damaged.code, 1);
+  t.regex(damaged.stdout.split('\n')[0] ?? '', /^FAILED PR400-SN-0003: Snapshot integrity check failed\./);
+  const text = join(dir, 'notes.txt');
+  await writeFile(text, 'not a zip');
+  const notZip = await cli('verify', text);
+  t.is(notZip.code, 1);
+  t.is(notZip.stdout, 'FAILED PR400-MC-0004: The specified snapshot file is not zip file.\n');
+  const missing = await cli('verify', join(dir, 'nowhere.zip'));
+  t.is(missing.code, 1);
+  t.is(missing.stderr, `koa-cell-snapshot: cannot read ${join(dir, 'nowhere.zip')}: no such file\n`);
 });
 
-test('serve stops cleanly on SIGTERM mid-export: the job is recorded as interrupted, no partial zip, and a restart is free', async (t) => {
-  const data = await tempDir(t);
-  await mkdir(join(data, 'cells'));
-  await makeCell(join(data, 'cells'), 'big', 300);
-  const start = async () => {
-    const child = spawn(process.execPath, ['--import=tsx', CLI, 'serve', '--port', '0', '--data', data, '--token', 'cli-token-1234'], {
-      env: { ...process.env, NODE_NO_WARNINGS: '1' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    t.teardown(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    const lines = createInterface({ input: child.stdout });
-    for await (const line of lines) {
-      const port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line)?.[1];
-      if (port !== undefined) return { child, base: `http://127.0.0.1:${port}/big/`, lines };
-    }
-    throw new Error('serve did not start');
-  };
-  const headers = { authorization: 'Bearer cli-token-1234' };
-  const first = await start();
-  t.is((await send(`${first.base}__export`, 'POST', { headers, body: '{"Name":"stopped"}' })).status, 202);
-  first.child.kill('SIGTERM');
-  const [code] = (await once(first.child, 'exit')) as [number];
-  t.is(code, 0);
+test('--help for the program and each command: exit 0, every option on its own line', async (t) => {
+  const program = await cli('--help');
+  t.is(program.code, 0);
+  t.regex(program.stdout, /serve \[options\]\s+run the standalone server/);
+  t.regex(program.stdout, /verify <file\.zip>\s+check a snapshot file/);
+  t.regex(program.stdout, /Exit codes: 0 success; 1 [^]*; 2 a usage error/);
+  const serve = await cli('serve', '--help');
+  t.is(serve.code, 0);
+  for (const option of ['--port', '--host', '--data', '--token', '--mode', '--unit-host', '--prefix', '--help']) {
+    t.regex(serve.stdout, new RegExp(`\\n  (-h, )?${option} .*\\S`), option);
+  }
+  t.regex(serve.stdout, /at least 8 characters/);
+  const verify = await cli('verify', '-h');
+  t.is(verify.code, 0);
+  t.regex(verify.stdout, /Usage: koa-cell-snapshot verify <file\.zip>/);
+  t.is((await cli('help', 'verify')).stdout, verify.stdout);
+});
 
-  const store = new FsSnapshotStore({ root: join(data, 'snapshots') });
-  const id = await cellIdOf(data, 'big');
-  t.deepEqual((await store.list(id)).map((f) => f.name), ['stopped.error']);
-  t.deepEqual(JSON.parse(await text((await store.read(id, 'stopped.error'))!)), {
-    code: 'PR500-SN-0001',
-    message: { lang: 'en', value: '[cell export] was interrupted.' },
+test('usage errors: one line saying what is wrong, one saying where help is; exit 2', async (t) => {
+  const cases: Array<[string[], string]> = [
+    [['verify'], 'koa-cell-snapshot: verify takes exactly one file\nRun \'koa-cell-snapshot verify --help\' for usage.\n'],
+    [['serve', '--token', 'short'], 'koa-cell-snapshot: --token (or TOKEN) must be at least 8 characters\nRun \'koa-cell-snapshot serve --help\' for usage.\n'],
+    [['serve', '--mode', 'cloud'], 'koa-cell-snapshot: --mode must be path or host, got cloud\nRun \'koa-cell-snapshot serve --help\' for usage.\n'],
+    [['serve', '--port', 'http'], 'koa-cell-snapshot: --port must be a port number (0-65535), got http\nRun \'koa-cell-snapshot serve --help\' for usage.\n'],
+    [['frob'], 'koa-cell-snapshot: unknown command frob\nRun \'koa-cell-snapshot --help\' for usage.\n'],
+  ];
+  for (const [args, stderr] of cases) {
+    const result = await cli(...args);
+    t.is(result.code, 2, args.join(' '));
+    t.is(result.stderr, stderr, args.join(' '));
+  }
+  const unknown = await cli('serve', '--bogus');
+  t.is(unknown.code, 2);
+  t.is(unknown.stderr.match(/koa-cell-snapshot:/g)?.length, 1, 'the prefix once');
+  t.regex(unknown.stderr, /--bogus/);
+});
+
+/** How a user starts the server: the command itself, or `npm start` (whose own PID gets the signal). */
+const LAUNCHERS = {
+  'koa-cell-snapshot serve': (args: string[]) => spawn(process.execPath, [BIN, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] }),
+  'npm start': (args: string[]) => spawn('npm', ['start', '--silent', '--', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] }),
+} as const;
+
+for (const [launcher, launch] of Object.entries(LAUNCHERS)) {
+  test(`${launcher} stops cleanly on SIGTERM to its PID mid-export: the job is recorded as interrupted, no partial zip, and a restart is free`, async (t) => {
+    const data = await tempDir(t);
+    await mkdir(join(data, 'cells'));
+    await makeCell(join(data, 'cells'), 'big', 300);
+    const start = async () => {
+      const child = launch(['--port', '0', '--data', data, '--token', 'cli-token-1234']);
+      t.teardown(() => {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      });
+      const lines = createInterface({ input: child.stdout });
+      for await (const line of lines) {
+        const port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line)?.[1];
+        if (port !== undefined) return { child, origin: `http://127.0.0.1:${port}`, base: `http://127.0.0.1:${port}/big/`, lines };
+      }
+      throw new Error('serve did not start');
+    };
+    const headers = { authorization: 'Bearer cli-token-1234' };
+    const first = await start();
+    t.is((await send(`${first.base}__export`, 'POST', { headers, body: '{"Name":"stopped"}' })).status, 202);
+    first.child.kill('SIGTERM');
+    const [code] = (await once(first.child, 'exit')) as [number];
+    t.is(code, 0);
+    await t.throwsAsync(send(`${first.origin}/`, 'GET', { headers }), { code: 'ECONNREFUSED' }, 'nothing serves any more');
+
+    const store = new FsSnapshotStore({ root: join(data, 'snapshots') });
+    const id = await cellIdOf(data, 'big');
+    t.deepEqual((await store.list(id)).map((f) => f.name), ['stopped.error']);
+    t.deepEqual(JSON.parse(await text((await store.read(id, 'stopped.error'))!)), {
+      code: 'PR500-SN-0001',
+      message: { lang: 'en', value: '[cell export] was interrupted.' },
+    });
+    const second = await start();
+    t.deepEqual((await send(`${second.base}__export`, 'GET', { headers })).json(), { status: 'ready' });
+    t.is((await send(`${second.base}__export`, 'POST', { headers, body: '{"Name":"after"}' })).status, 202);
+    await waitFor(async () => (await send(`${second.base}__export`, 'GET', { headers })).json<{ status: string }>().status === 'ready');
+    t.deepEqual((await store.list(id)).map((f) => f.name), ['after.zip', 'stopped.error']);
+    const listing = await send(`${second.origin}/`, 'GET');
+    t.is(listing.status, 401, 'the list of cells needs the token too');
+    t.is(listing.json<{ code: string }>().code, 'PR401-AU-0001');
+    t.is((await send(`${second.origin}/`, 'GET', { headers: { authorization: 'Bearer undefined' } })).status, 401);
+    t.deepEqual((await send(`${second.origin}/`, 'GET', { headers })).json<{ cells: string[] }>().cells, ['big']);
+    second.child.kill('SIGTERM');
+    await once(second.child, 'exit');
   });
-  const second = await start();
-  t.deepEqual((await send(`${second.base}__export`, 'GET', { headers })).json(), { status: 'ready' });
-  t.is((await send(`${second.base}__export`, 'POST', { headers, body: '{"Name":"after"}' })).status, 202);
-  await waitFor(async () => (await send(`${second.base}__export`, 'GET', { headers })).json<{ status: string }>().status === 'ready');
-  t.deepEqual((await store.list(id)).map((f) => f.name), ['after.zip', 'stopped.error']);
-});
+}

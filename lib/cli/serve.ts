@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
-import { staticTokenAuth } from '../adapters/auth/static-token.js';
+import { bearerMatcher, staticTokenAuth } from '../adapters/auth/static-token.js';
+import { PersoniumError } from '../errors.js';
 import { FsCellDataSource } from '../adapters/fs/cell-data-source.js';
 import { FsJobStore } from '../adapters/fs/job-store.js';
 import { FsSnapshotStore } from '../adapters/fs/snapshot-store.js';
@@ -77,12 +78,19 @@ export async function serve(options: ServeOptions): Promise<void> {
   });
   app.use(router.middleware());
   app.use(router.writeGuard());
+  // The host's own route: the list of cells, for the token holder only, like every other resource.
+  const tokenMatches = bearerMatcher(token);
   app.use(async (ctx, next) => {
-    if (ctx.path === `${prefix}/` || ctx.path === '/') {
-      ctx.body = { name: 'koa-cell-snapshot', cells: await readdir(cellsDir).then((names) => names.filter((n) => !n.startsWith('.'))) };
-    } else {
-      await next();
+    if (ctx.path !== `${prefix}/` && ctx.path !== '/') return next();
+    const authorization = ctx.get('Authorization');
+    if (!tokenMatches(authorization)) {
+      const error = new PersoniumError(authorization === '' ? 'PR401-AU-0001' : 'PR401-AU-0006');
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer');
+      ctx.body = error.toJSON();
+      return;
     }
+    ctx.body = { name: 'koa-cell-snapshot', cells: await readdir(cellsDir).then((names) => names.filter((n) => !n.startsWith('.'))) };
   });
   const server = app.listen(options.port, options.host);
   await once(server, 'listening');

@@ -1,16 +1,26 @@
-/** `koa-cell-snapshot verify <file.zip>`: the manifest, record counts per type and the verification result. */
+/**
+ * `koa-cell-snapshot verify <file.zip>`: the verdict first (`OK` or `FAILED` with the code an import
+ * would answer), then what was found: the manifest, the records per type, the WebDAV resources.
+ */
 import { fileSource } from '../snapshot/source.js';
 import { verifySnapshot } from '../snapshot/verify.js';
 
-/** Verifies one file and prints a report; resolves to the exit code (0 valid, 1 not). */
+/** Verifies one file and prints a report; resolves to the exit code (0 valid, 1 not or unreadable). */
 export async function verify(file: string): Promise<number> {
-  const report = await verifySnapshot(await fileSource(file));
-  const out = process.stdout;
-  out.write(`file: ${file}\n`);
-  if (report.manifest !== undefined) {
-    const { export_version: version, unit_url: unit, create_date: created } = report.manifest;
-    out.write(`manifest: export_version ${version}, unit_url ${unit}, create_date ${new Date(created).toISOString()}\n`);
+  let source;
+  try {
+    source = await fileSource(file);
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new Error(`cannot read ${file}: ${missing ? 'no such file' : error instanceof Error ? error.message : String(error)}`);
   }
+  const report = await verifySnapshot(source);
+  const out = process.stdout;
+  const { ok, error } = report;
+  out.write(ok ? `OK: ${file} is a valid snapshot\n` : `FAILED ${error?.code ?? ''}: ${error?.message.value ?? ''}\n`);
+  if (report.manifest === undefined) return ok ? 0 : 1;
+  const { export_version: version, unit_url: unit, create_date: created } = report.manifest;
+  out.write(`manifest: export_version ${version}, unit_url ${unit}, create_date ${new Date(created).toISOString()}\n`);
   const counts = Object.entries(report.counts);
   if (counts.length > 0) {
     out.write('records:\n');
@@ -18,10 +28,5 @@ export async function verify(file: string): Promise<number> {
   }
   out.write(`webdav: ${report.davNodes} resources, ${report.contentBytes} content bytes\n`);
   out.write(`integrity: ${report.integrity === 'sha256' ? 'CRC-32 and SHA-256' : 'CRC-32 only (no 99_integrity.json)'}\n`);
-  if (report.ok) {
-    out.write('result: OK\n');
-    return 0;
-  }
-  out.write(`result: FAILED ${report.error?.code ?? ''} ${report.error?.message.value ?? ''}\n`);
-  return 1;
+  return ok ? 0 : 1;
 }

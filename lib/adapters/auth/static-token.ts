@@ -13,6 +13,12 @@ export interface StaticTokenAuthOptions {
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
+/** A check of an `Authorization` header against `Bearer {token}`, in constant time. */
+export function bearerMatcher(token: string): (authorization: string | undefined) => boolean {
+  const expected = digest(`Bearer ${token}`);
+  return (authorization) => authorization !== undefined && timingSafeEqual(digest(authorization), expected);
+}
+
 /**
  * Accepts `Authorization: Bearer {token}` (compared in constant time) as a principal with `root`;
  * no credentials is anonymous; anything else is refused with 401 `PR401-AU-0006` (a cookie with
@@ -22,12 +28,12 @@ export function staticTokenAuth(options: StaticTokenAuthOptions): AuthVerifier {
   if (typeof options.token !== 'string' || options.token.length < 8) {
     throw new TypeError('koa-cell-snapshot: staticTokenAuth needs a token of at least 8 characters');
   }
-  const expected = digest(`Bearer ${options.token}`);
+  const matches = bearerMatcher(options.token);
   const principal: Principal = Object.freeze({ subject: options.subject ?? 'owner', privileges: Object.freeze(['root']) });
   return {
     async verify({ authorization, cookiePeer }) {
       if (authorization !== undefined) {
-        if (timingSafeEqual(digest(authorization), expected)) return principal;
+        if (matches(authorization)) return principal;
         throw new PersoniumError('PR401-AU-0006');
       }
       if (cookiePeer !== undefined) throw new PersoniumError('PR401-AU-0009');
