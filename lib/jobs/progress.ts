@@ -45,12 +45,21 @@ export class Progress {
   }
 }
 
+/** The longest `Retry-After` of a running job, in seconds. */
+export const MAX_RETRY_AFTER_S = 10;
+
 /**
- * A `Retry-After` estimate in seconds from the elapsed time and the percent: the remaining time at
- * the pace so far, between 1 and 60.
+ * A `Retry-After` for a status poll of a running job, in whole seconds between 1 and
+ * {@link MAX_RETRY_AFTER_S}, from its elapsed time and percent. The remaining time at the pace so far
+ * is compressed logarithmically (1 s at the end, 10 s for an hour or more to go), so an estimate that
+ * swings by orders of magnitude, as early estimates do, moves the answer by a few seconds only; and it
+ * never exceeds one second plus half the time the job has run, so a young job is polled often.
+ * Stateless, so every instance answers alike.
  */
 export function retryAfterSeconds(startedAt: string, percent: number, now = Date.now()): number {
   const elapsed = Math.max(0, now - Date.parse(startedAt)) / 1000;
-  const remaining = percent <= 0 ? elapsed + 1 : (elapsed * (100 - percent)) / percent;
-  return Math.min(60, Math.max(1, Math.ceil(remaining)));
+  const remaining = percent <= 0 ? Number.POSITIVE_INFINITY : (elapsed * (100 - percent)) / percent;
+  const paced = 1 + Math.log2(1 + remaining / 4);
+  const seconds = Math.min(paced, 1 + elapsed / 2, MAX_RETRY_AFTER_S);
+  return Math.max(1, Math.round(seconds));
 }
