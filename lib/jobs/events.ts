@@ -2,11 +2,11 @@
 import type { CellEvent, EventLogger, JobRecord } from '../types.js';
 
 /** The `info` of an event. */
-export type EventInfo = 'accepted' | 'completed' | `failed ${string}` | 'cancelled' | 'interrupted';
+export type EventInfo = 'accepted' | 'completed' | `failed ${string}` | 'cancelled' | 'interrupted' | `ignored ${string}`;
 
 function levelOf(info: EventInfo): CellEvent['level'] {
   if (info === 'accepted' || info === 'completed') return 'INFO';
-  return info === 'cancelled' ? 'WARN' : 'ERROR';
+  return info === 'cancelled' || info.startsWith('ignored ') ? 'WARN' : 'ERROR';
 }
 
 /** Sends one event about `job`, never awaiting the logger and swallowing its failures. */

@@ -8,7 +8,7 @@ import { snapshotName, zipName } from '../snapshot/names.js';
 import { writeSnapshot } from '../snapshot/writer.js';
 import type { CellDataSource, CellInfo, SnapshotStore } from '../types.js';
 import { writeErrorFile } from './error-file.js';
-import type { JobHandle, JobKindModule, PreparedJob } from './job-kind.js';
+import { type JobHandle, type JobKindModule, type PreparedJob, ignoredKeys } from './job-kind.js';
 import { Progress } from './progress.js';
 
 /** What the export job needs. */
@@ -67,6 +67,7 @@ export function exportJob(deps: ExportJobDeps): JobKindModule {
         request: { cellId: cell.id, kind: 'export', name, requestKey, subject },
         run: (job) => runExport(deps, cell, name, unitUrl, job),
         discard: async () => undefined,
+        ignoredKeys: ignoredKeys(body),
       };
     },
     // An export's failure is its `.error` file; the job store keeps nothing.

@@ -13,7 +13,7 @@ import { openSnapshot, type SnapshotReader } from '../snapshot/reader.js';
 import { storeSource } from '../snapshot/source.js';
 import type { CellDataSource, CellInfo, ImportTransaction, SnapshotStore } from '../types.js';
 import { retargetCellRecord, retargetRecords } from './identity.js';
-import type { JobHandle, JobKindModule, PreparedJob } from './job-kind.js';
+import { type JobHandle, type JobKindModule, type PreparedJob, ignoredKeys } from './job-kind.js';
 import { Progress } from './progress.js';
 
 /** What the import job needs. */
@@ -144,6 +144,7 @@ export function importJob(deps: ImportJobDeps): JobKindModule {
           });
         },
         discard: () => opened.reader.close(),
+        ignoredKeys: ignoredKeys(body),
       };
     },
     // A cancelled import is no failure: the cell is as before and nothing is reported.

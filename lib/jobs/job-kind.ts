@@ -42,6 +42,13 @@ export interface PreparedJob {
   run(job: JobHandle): Promise<void>;
   /** Releases what `prepare` opened, when the job is not started after all. */
   discard(): Promise<void>;
+  /** Keys of the POST body the job ignored (Personium ignores them too), for the event log. */
+  readonly ignoredKeys: readonly string[];
+}
+
+/** The keys of a POST body other than `Name`, which every job kind ignores. */
+export function ignoredKeys(body: Record<string, unknown> | undefined): string[] {
+  return Object.keys(body ?? {}).filter((key) => key !== 'Name');
 }
 
 /** One kind of job. */

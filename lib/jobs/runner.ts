@@ -38,6 +38,12 @@ interface ActiveJob {
   readonly done: Promise<void>;
 }
 
+/** Body keys as an event names them: at most 10, each quoted and at most 64 characters. */
+function describeKeys(keys: readonly string[]): string {
+  const shown = keys.slice(0, 10).map((key) => JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key));
+  return `body keys ${shown.join(', ')}${keys.length > 10 ? ` and ${keys.length - 10} more` : ''} (only Name is read)`;
+}
+
 /** `cell export` / `cell import`, the parameter of the busy and cancel codes. */
 export function jobLabel(kind: JobKind): string {
   return `cell ${kind}`;
@@ -84,6 +90,7 @@ export class JobRunner {
     try {
       const record = await this.#claim(job);
       this.#launch(record, job);
+      if (job.ignoredKeys.length > 0) this.#emit(record, `ignored ${describeKeys(job.ignoredKeys)}`);
       return record;
     } catch (error) {
       await job.discard().catch(this.#options.onError);

@@ -18,8 +18,15 @@ export function answerEmpty(ctx: Context, status: number): void {
   ctx.status = status;
 }
 
-/** Answers 202 with `Location: {CellURL}{resource}` and no body. */
-export function answerAccepted(ctx: Context, resource: '__export' | '__import'): void {
+/**
+ * Answers 202 with `Location: {CellURL}{resource}` and the status the job starts in, naming its
+ * snapshot (`{"status":"exportation in progress","exportation_name":"…"}`, likewise for an import):
+ * a client learns the name even when the server chose it. Personium's clients ignore the body.
+ */
+export function answerAccepted(ctx: Context, job: JobRecord): void {
+  const resource = job.kind === 'export' ? '__export' : '__import';
   ctx.set('Location', `${getState(ctx).cellUrl}${resource}`);
-  answerEmpty(ctx, 202);
+  ctx.status = 202;
+  ctx.type = 'application/json';
+  ctx.body = JSON.stringify({ status: `${job.kind}ation in progress`, [`${job.kind}ation_name`]: job.name });
 }

@@ -18,7 +18,6 @@ export function startJob({ options, runner, readJsonBody }: RouteDeps, kind: Job
       unitUrl: options.unitUrl ?? unitUrl,
       precheck: () => runner.precheck(cell.id),
     });
-    await runner.start(prepared);
-    answerAccepted(ctx, kind.kind === 'export' ? '__export' : '__import');
+    answerAccepted(ctx, await runner.start(prepared));
   };
 }

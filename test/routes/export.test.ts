@@ -50,7 +50,7 @@ for (const mode of MOUNT_MODES) {
     const res = await post(server, { Name: 'backup-1' });
     t.is(res.status, 202);
     t.is(res.headers.location, server.cellUrl('alice', '__export'));
-    t.is(res.body.length, 0);
+    t.deepEqual(res.json(), { status: 'exportation in progress', exportation_name: 'backup-1' }, 'the 202 names the snapshot');
     const running = await status(server);
     t.is(running.body['status'], 'exportation in progress');
     t.is(running.body['exportation_name'], 'backup-1');
@@ -245,4 +245,21 @@ test('events: accepted and completed with the request key; a throwing or hanging
     t.false(event.external);
     t.is(event.subject, 'https://unit.test/alice/#owner');
   }
+});
+
+test('a misspelled Name: the export runs under the generated name, which the 202 says, and a WARN event names the ignored key', async (t) => {
+  const events: CellEvent[] = [];
+  const server = await startServer(t, 'root', { options: { events: { log: (event) => void events.push(event) } } });
+  const res = await post(server, { name: 'typo', Extra: 1 });
+  t.is(res.status, 202);
+  const body = res.json<{ status: string; exportation_name: string }>();
+  t.is(body.status, 'exportation in progress');
+  t.regex(body.exportation_name, /^alice_\d{8}_\d{6}$/);
+  await waitFor(async () => events.some((e) => e.info === 'completed'));
+  const ignored = events.find((e) => e.info.startsWith('ignored '));
+  t.is(ignored?.info, 'ignored body keys "name", "Extra" (only Name is read)');
+  t.is(ignored?.level, 'WARN');
+  t.deepEqual((await status(server)).body, { status: 'ready' });
+  const id = await cellIdOf(server.dataDir, 'alice');
+  t.truthy(await storeOf(server).stat(id, `${body.exportation_name}.zip`), 'the named snapshot exists');
 });

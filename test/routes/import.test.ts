@@ -88,7 +88,9 @@ test('the status is importation in progress while it runs, with Retry-After', as
 test('a Personium-style archive written by Java imports', async (t) => {
   const server = await startServer(t, 'root');
   await putFile(server, 'bob', 'java.zip', JAVA_FIXTURE);
-  t.is((await postImport(server, 'bob', { Name: 'java' })).status, 202);
+  const accepted = await postImport(server, 'bob', { Name: 'java' });
+  t.is(accepted.status, 202);
+  t.deepEqual(accepted.json(), { status: 'importation in progress', importation_name: 'java' }, 'the 202 names the snapshot');
   t.deepEqual(await settle(server, 'bob'), { status: 'ready' });
   const expected = (await import('../../fixtures/java/personium-style.expected.json', { with: { type: 'json' } })).default as {
     records: Record<string, unknown[]>;
