@@ -1,9 +1,9 @@
 /**
- * The one error class family and the one code catalogue (SPEC section 4).
+ * The one error class family and the one code catalogue (listed in `docs/protocol.md`, Errors).
  *
  * Every error the module answers with is a {@link PersoniumError}: a real `Error` with a stable
  * Personium code, the HTTP status taken from the code's three digits, and a message built from the
- * catalogue template. One middleware renders them (see `http/errors.ts`).
+ * catalogue template. One function renders them (`http/render-errors.ts`).
  */
 
 /** The message template of every code the module can answer with. `{0}`, `{1}` are parameters. */

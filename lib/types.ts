@@ -1,7 +1,8 @@
 /**
  * The adapter contracts and the options of koa-cell-snapshot: the single source of truth for every
  * type the package exposes. Every adapter method documents what it resolves to, what it rejects
- * with and what it must guarantee; the contract-test suites in `test/contract/` check exactly that.
+ * with and what it must guarantee; the contract-test suites of `koa-cell-snapshot/contract`
+ * (`lib/contract/`) check exactly that.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Context } from 'koa';
@@ -21,7 +22,7 @@ export interface CellInfo {
   readonly owner?: string;
 }
 
-/** The 16 OData entity types of a snapshot, in the order of SPEC section 7. */
+/** The 16 OData entity types of a snapshot, in the order of the snapshot layout (`docs/protocol.md`). */
 export type ODataType =
   | 'Box'
   | 'Account'
@@ -252,7 +253,7 @@ export interface SnapshotStore {
 // Authentication and events
 // ---------------------------------------------------------------------------------------------
 
-/** The credentials of one request, as SPEC section 3 extracts them. */
+/** The credentials of one request, as the pipeline extracts them (`docs/protocol.md`, Authentication). */
 export interface AuthRequest {
   /** The cell addressed. */
   readonly cell: CellInfo;
@@ -284,7 +285,7 @@ export interface AuthVerifier {
   verify(request: AuthRequest): Promise<Principal | undefined>;
 }
 
-/** One event record (SPEC section 10). */
+/** One event record (`docs/protocol.md`, Events). */
 export interface CellEvent {
   /** When it happened, ISO 8601 UTC. */
   readonly dateTime: string;

@@ -1,4 +1,4 @@
-/** Step 6: credentials to principal, then the `root` privilege (SPEC section 3). */
+/** Step 6: credentials to principal, then the `root` privilege (`docs/protocol.md`, Authentication). */
 import type { Context } from 'koa';
 import { PersoniumError } from '../errors.js';
 import type { AuthRequest, AuthVerifier } from '../types.js';

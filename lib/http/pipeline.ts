@@ -1,5 +1,5 @@
 /**
- * The request pipeline of SPEC section 2, in order, around one resource's method table:
+ * The request pipeline (`docs/protocol.md`), in order, around one resource's method table:
  * request key → method override → X-Override → CORS (and the preflight) → cell → method → auth →
  * handler, with every response carrying the version and CORS headers.
  */

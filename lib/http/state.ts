@@ -2,7 +2,7 @@
 import type { Context } from 'koa';
 import type { CellInfo, Principal } from '../types.js';
 
-/** The resources of SPEC section 1. `below` is anything under `__snapshot/{name}/`. */
+/** The resources (`docs/protocol.md`, Resources). `below` is anything under `__snapshot/{name}/`. */
 export type ResourceKind = 'export' | 'import' | 'snapshots' | 'snapshot' | 'below';
 
 /** The module's per-request state. */

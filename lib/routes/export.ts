@@ -1,4 +1,4 @@
-/** `{CellURL}__export`: POST starts an export, GET reports it, DELETE cancels it (SPEC section 5). */
+/** `{CellURL}__export`: POST starts an export, GET reports it, DELETE cancels it (`docs/protocol.md`, Export). */
 import type { MethodTable } from '../http/pipeline.js';
 import { authorised } from '../http/state.js';
 import { answerEmpty, answerStatus } from './answers.js';

@@ -1,4 +1,4 @@
-/** `{CellURL}__import`: POST starts an import, GET reports it, DELETE cancels it (SPEC section 6). */
+/** `{CellURL}__import`: POST starts an import, GET reports it, DELETE cancels it (`docs/protocol.md`, Import). */
 import type { MethodTable } from '../http/pipeline.js';
 import { authorised } from '../http/state.js';
 import { answerEmpty, answerStatus } from './answers.js';

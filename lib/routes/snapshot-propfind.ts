@@ -1,5 +1,5 @@
 /**
- * PROPFIND of `{CellURL}__snapshot` and `{CellURL}__snapshot/{name}` (SPEC section 9): `Depth`
+ * PROPFIND of `{CellURL}__snapshot` and `{CellURL}__snapshot/{name}` (`docs/protocol.md`, PROPFIND): `Depth`
  * checked, the optional body checked and ignored (always allprop), 207 with a `DAV:` multistatus.
  *
  * The collection has no dates of its own in a {@link SnapshotStore}, so they are derived from its

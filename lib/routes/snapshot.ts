@@ -1,4 +1,4 @@
-/** The snapshot area's resources (SPEC section 9): `__snapshot` and `__snapshot/{name}`. */
+/** The snapshot area's resources (`docs/protocol.md`, The snapshot area): `__snapshot` and `__snapshot/{name}`. */
 import type { MethodTable } from '../http/pipeline.js';
 import type { RouteDeps } from './deps.js';
 import { propfindCollection, propfindFile } from './snapshot-propfind.js';

@@ -1,5 +1,5 @@
 /**
- * The snapshot format, Personium export_version 2 (SPEC section 7): entry paths, the manifest and
+ * The snapshot format, Personium export_version 2 (`docs/protocol.md`, The snapshot file): entry paths, the manifest and
  * the record serialisation. The writer and the reader both take their names from here.
  */
 import type { ODataRecord, ODataType } from '../types.js';

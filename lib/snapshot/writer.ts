@@ -1,5 +1,5 @@
 /**
- * The snapshot writer: streams an {@link ExportView} into a zip in the SPEC section 7 layout, in
+ * The snapshot writer: streams an {@link ExportView} into a zip in the export_version 2 layout, in
  * constant memory whatever the size of the cell, through the module's own {@link ZipWriter} (see
  * `zip.ts` for why not yazl).
  *
@@ -387,7 +387,7 @@ class WriteSession {
 }
 
 /**
- * Streams the view into `out` as a zip in the SPEC section 7 layout: `00_manifest.json`,
+ * Streams the view into `out` as a zip in the export_version 2 layout: `00_manifest.json`,
  * `10_odata/00_cell.json`, the 16 `.pjson` files, the `20_webdav/` tree in the view's order (each
  * resource's `.pmeta`, then its `content` for a file) and `99_integrity.json` last (the path, size
  * and SHA-256 of every other entry). Ends `out` and resolves when it has finished. Rejects on abort

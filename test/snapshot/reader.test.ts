@@ -314,7 +314,7 @@ test('manifest: missing (MC-0001), not a JSON object (CM-0004), export_version n
   await rejectsWith(t, open(await zipOf(t, replace(replace(base(), '00_manifest.json', '{"export_version":1}'), '10_odata/10_box.pjson', undefined))), 'PR400-MC-0003');
 });
 
-test('required entries: the first missing one in SPEC order (MC-0001); a directory entry does not count', async (t) => {
+test('required entries: the first missing one in layout order (MC-0001); a directory entry does not count', async (t) => {
   let entries = base();
   for (const path of REQUIRED_PATHS.slice(1).reverse()) {
     entries = replace(entries, path, undefined);

@@ -1,5 +1,5 @@
 /**
- * The snapshot writer: layout and bytes exactly as SPEC section 7, archives that independent readers
+ * The snapshot writer: layout and bytes exactly as the export_version 2 layout, archives that independent readers
  * accept (yauzl, Info-ZIP unzip, Python's zipfile), the integrity list, the stored-or-deflated choice,
  * abort, progress, failures, and ZIP64 (forced, by entry count, and by a file over 4 GiB).
  */
@@ -45,7 +45,7 @@ async function contentBytes(content: DavData['content']): Promise<Buffer | undef
   return drain(await content.open());
 }
 
-test('layout: entry order, exact bytes, line endings and the integrity list (SPEC 7)', async (t) => {
+test('layout: entry order, exact bytes, line endings and the integrity list (export_version 2)', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'snap.zip');
   const data = sampleData();
