@@ -59,8 +59,9 @@ for (const variant of VARIANTS) {
     };
 
     if (variant.flags.includes('--prefix')) {
-      const home = await send(`http://127.0.0.1:${server.port}/api/`, 'GET');
+      const home = await send(`http://127.0.0.1:${server.port}/api/`, 'GET', { headers: { authorization: `Bearer ${server.token}` } });
       t.deepEqual(home.json(), { name: 'koa-cell-snapshot', cells: ['alice', 'bob'] }, 'the host route answers beside the router');
+      t.is((await send(`http://127.0.0.1:${server.port}/api/`, 'GET')).status, 401, 'and needs the token too');
     }
 
     const exported = await call('POST', 'alice', '__export', { 'content-type': 'application/json' }, '{"Name":"seed-flow"}');
