@@ -4,14 +4,14 @@
  * going away and coming back). Plus node-redis clients set up the way the tests want them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { type AddressInfo, connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 import { createClient } from 'redis';
+import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
 
 /** How long a server may take to answer `PING` after being started. */
@@ -60,17 +60,6 @@ process.once('exit', () => {
     child.kill('SIGKILL');
   }
 });
-
-/** A free loopback port (bound and released; the server binds it right after). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** Whether `PING` on the port answers `+PONG`. */
 function ping(port: number): Promise<boolean> {
