@@ -5,7 +5,8 @@
  *
  * Tests that need a system tool that is missing are skipped (see test/helpers/tools.ts) and recorded
  * in a temporary file; this script ends the run with one line saying how many were skipped and why.
- * Extra arguments go to ava (e.g. `npm test -- test/webdav/`).
+ * `--coverage` runs ava under c8 and prints a coverage summary (`npm run coverage`); other arguments
+ * go to ava (e.g. `npm test -- test/webdav/`).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -32,7 +33,11 @@ if (typecheck !== 0) process.exit(typecheck);
 const dir = mkdtempSync(join(tmpdir(), 'kcs-test-run-'));
 const skipLog = join(dir, 'skipped.tsv');
 const env = { ...process.env, KCS_SKIP_LOG: skipLog };
-const code = slow ? await run(bin('ava'), avaArgs, env) : await run(bin('c8'), ['--reporter=text-summary', bin('ava'), ...avaArgs], env);
+const coverage = args.includes('--coverage');
+const runnerArgs = avaArgs.filter((arg) => arg !== '--coverage');
+const code = coverage
+  ? await run(bin('c8'), ['--reporter=text-summary', bin('ava'), ...runnerArgs], env)
+  : await run(bin('ava'), runnerArgs, env);
 
 let lines = [];
 try {
