@@ -9,12 +9,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { freePort } from '../test/helpers/ports.js';
 import { makeCell } from './make-cell.js';
 
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
@@ -66,14 +66,6 @@ async function measure(base: string, name: string) {
   while ((await json(`${base}/source/__export`, { headers: AUTH }))['status'] !== 'ready') await new Promise((r) => setTimeout(r, 200));
   const aloneLoopMs = Number((await json(`${base}/__loop`))['maxMs']);
   return { bare, status, loadedLoopMs, aloneLoopMs, stillRunning };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  return typeof address === 'object' && address !== null ? address.port : 0;
 }
 
 const mb = Number(process.argv[2] ?? 400);

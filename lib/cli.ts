@@ -60,7 +60,7 @@ Options:
 class UsageError extends Error {}
 
 /** The text after `koa-cell-snapshot:` for any error, without the prefix twice. */
-function describe(error: unknown): string {
+function messageOf(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.startsWith(`${NAME}: `) ? message.slice(NAME.length + 2) : message;
 }
@@ -70,7 +70,7 @@ function parse<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArg
   try {
     return parseArgs(config);
   } catch (error) {
-    throw new UsageError(describe(error));
+    throw new UsageError(messageOf(error));
   }
 }
 
@@ -160,7 +160,7 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     const usage = error instanceof UsageError;
     const hint = usage && !error.message.includes('--help') ? `\nRun '${NAME} --help' for usage.` : '';
-    process.stderr.write(`${NAME}: ${describe(error)}${hint}\n`);
+    process.stderr.write(`${NAME}: ${messageOf(error)}${hint}\n`);
     process.exitCode = usage ? 2 : 1;
   },
 );

@@ -5,13 +5,13 @@
  */
 import type { Context } from 'koa';
 import type { Readable } from 'node:stream';
-import { PersoniumError, isPersoniumError } from '../errors.js';
+import { isPersoniumError } from '../errors.js';
 import type { Handler } from '../http/pipeline.js';
 import { authorised } from '../http/state.js';
 import type { SnapshotInfo, SnapshotStore } from '../types.js';
 import { httpDate } from '../webdav/http-date.js';
 import { type ReadMethod, evaluatePreconditions } from '../webdav/preconditions.js';
-import { type RangeChoice, chooseRange, contentRange, unsatisfiedRange } from '../webdav/ranges.js';
+import { type RangeChoice, chooseRange, contentRange, rangeNotSatisfiable } from '../webdav/ranges.js';
 import type { RouteDeps } from './deps.js';
 import { fileName, notFound, preconditionFailed } from './snapshot-file.js';
 
@@ -86,7 +86,7 @@ async function serve(ctx: Context, snapshots: SnapshotStore, method: ReadMethod)
     }
     const choice: RangeChoice = outcome.rangeApplies ? chooseRange(ctx.req.headers.range, info.size) : { kind: 'full' };
     if (choice.kind === 'unsatisfiable') {
-      throw new PersoniumError('PR416-DV-0001', [], { headers: { 'Content-Range': unsatisfiedRange(info.size) } });
+      throw rangeNotSatisfiable(info.size);
     }
     if (method === 'HEAD') {
       setEntityHeaders(ctx, info);
