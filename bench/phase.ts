@@ -46,4 +46,6 @@ if (phase === 'write') {
   throw new Error(`unknown phase ${String(phase)}`);
 }
 const ms = Math.round(performance.now() - started);
-process.stdout.write(`${JSON.stringify({ phase, ms, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) })}\n`);
+const cpu = process.cpuUsage();
+const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
+process.stdout.write(`${JSON.stringify({ phase, ms, cpuMs, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) })}\n`);

@@ -6,9 +6,21 @@ import { getState } from './state.js';
 
 const VALID_KEY = /^[A-Za-z0-9_-]{0,128}$/;
 
+/** Random bytes per key. */
+const KEY_BYTES = 17;
+/** Random bytes drawn at once: one call to the random source per 256 keys, each byte used once. */
+const POOL_BYTES = KEY_BYTES * 256;
+let pool = Buffer.alloc(0);
+let used = 0;
+
 /** A new key: 4 base64url characters, `_`, 18 more (23 in all), as Personium makes them. */
 export function generateRequestKey(): string {
-  const chars = randomBytes(17).toString('base64url').slice(0, 22);
+  if (used + KEY_BYTES > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    used = 0;
+  }
+  const chars = pool.toString('base64url', used, used + KEY_BYTES).slice(0, 22);
+  used += KEY_BYTES;
   return `${chars.slice(0, 4)}_${chars.slice(4)}`;
 }
 

@@ -7,6 +7,7 @@ import { type ErrorBody, PersoniumError, errorBody, isPersoniumError } from '../
 import type { ResolvedLease } from '../options.js';
 import type { CellJobState, EventLogger, JobKind, JobRecord, JobStore } from '../types.js';
 import { emitEvent } from './events.js';
+import { StatusCache } from './status-cache.js';
 import type { JobHandle, JobKindModule, PreparedJob } from './job-kind.js';
 import { runningPercent } from './transitions.js';
 
@@ -18,6 +19,9 @@ const CLOCK_SKEW_MS = 5000;
 const CANCEL_WAIT_MS = 2000;
 /** How often a cancel of a job on another instance looks whether it stopped, in ms. */
 const CANCEL_POLL_MS = 50;
+
+/** How often a running job renews its lease and publishes its progress, in ms. */
+const renewalMs = (lease: ResolvedLease): number => Math.min(PROGRESS_INTERVAL_MS, lease.renewMs);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
@@ -53,10 +57,20 @@ export function jobLabel(kind: JobKind): string {
 export class JobRunner {
   readonly #options: JobRunnerOptions;
   readonly #active = new Map<string, ActiveJob>();
+  readonly #statuses: StatusCache;
 
   /** @param options - the stores, limits and hooks. */
   constructor(options: JobRunnerOptions) {
     this.#options = options;
+    this.#statuses = new StatusCache(renewalMs(options.lease));
+  }
+
+  /**
+   * What a status request shows: {@link JobRunner.state}, shared by the requests of up to one
+   * renewal period (see `status-cache.ts`). Never for decisions: those read {@link JobRunner.state}.
+   */
+  status(cellId: string): Promise<CellJobState> {
+    return this.#statuses.get(cellId, () => this.state(cellId));
   }
 
   /** What the store holds for the cell, after finishing a job whose lease expired. */
@@ -101,7 +115,7 @@ export class JobRunner {
   async #claim({ request }: PreparedJob): Promise<JobRecord> {
     const { jobs, lease, maxRunningJobs } = this.#options;
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      const result = await jobs.claim(request, { leaseMs: lease.ttlMs, maxRunning: maxRunningJobs });
+      const result = await this.#changed(request.cellId, jobs.claim(request, { leaseMs: lease.ttlMs, maxRunning: maxRunningJobs }));
       switch (result.status) {
         case 'claimed':
           return result.job;
@@ -122,7 +136,7 @@ export class JobRunner {
    * for it to stop. Rejects with 409 `PR409-SN-0001` when no such job runs.
    */
   async cancel(cellId: string, kind: JobKind): Promise<void> {
-    const job = await this.#options.jobs.requestCancel(cellId, kind);
+    const job = await this.#changed(cellId, this.#options.jobs.requestCancel(cellId, kind));
     if (job === undefined) throw new PersoniumError('PR409-SN-0001', [jobLabel(kind)]);
     const active = this.#active.get(cellId);
     const deadline = Date.now() + CANCEL_WAIT_MS;
@@ -143,6 +157,15 @@ export class JobRunner {
     await Promise.all(running.map((job) => job.done));
   }
 
+  /** Awaits a transition of the cell in the store, then drops the cell's cached status. */
+  async #changed<T>(cellId: string, transition: Promise<T>): Promise<T> {
+    try {
+      return await transition;
+    } finally {
+      this.#statuses.invalidate(cellId);
+    }
+  }
+
   #limitError(): PersoniumError {
     return new PersoniumError('PR503-SV-0001', [], { headers: { 'Retry-After': '10' } });
   }
@@ -155,7 +178,7 @@ export class JobRunner {
   async #reap(job: JobRecord): Promise<void> {
     const interrupted = new PersoniumError('PR500-SN-0001', [jobLabel(job.kind)]).toJSON();
     const kind = this.#options.kinds[job.kind];
-    const won = await this.#options.jobs.reap(job.cellId, job.token, kind.storedFailure(interrupted));
+    const won = await this.#changed(job.cellId, this.#options.jobs.reap(job.cellId, job.token, kind.storedFailure(interrupted)));
     if (!won) return;
     await this.#leaveFailure(job, interrupted);
     this.#emit(job, 'interrupted');
@@ -182,7 +205,7 @@ export class JobRunner {
         if (controller.signal.aborted) return;
         let renewed: JobRecord | undefined | 'unknown';
         try {
-          renewed = await jobs.renew(record.cellId, record.token, percent, lease.ttlMs);
+          renewed = await this.#changed(record.cellId, jobs.renew(record.cellId, record.token, percent, lease.ttlMs));
         } catch (error) {
           this.#options.onError(error);
           renewed = 'unknown'; // a store hiccup is not a lost lease; the next renewal decides
@@ -194,7 +217,7 @@ export class JobRunner {
       });
       return renewing;
     };
-    const timer = setInterval(() => void renew(), Math.min(PROGRESS_INTERVAL_MS, lease.renewMs));
+    const timer = setInterval(() => void renew(), renewalMs(lease));
     timer.unref();
 
     const handle: JobHandle = {
@@ -216,7 +239,7 @@ export class JobRunner {
         controller.signal.throwIfAborted();
         clearInterval(timer);
         await renewing;
-        if (await jobs.finish(record.cellId, record.token)) this.#emit(record, 'completed');
+        if (await this.#changed(record.cellId, jobs.finish(record.cellId, record.token))) this.#emit(record, 'completed');
       } catch (caught) {
         clearInterval(timer);
         await renewing;
@@ -236,7 +259,8 @@ export class JobRunner {
     const body = errorBody(reason);
     const cancelled = body.code === 'PR409-SN-0002';
     await this.#leaveFailure(record, body);
-    if (await this.#options.jobs.finish(record.cellId, record.token, this.#options.kinds[record.kind].storedFailure(body))) {
+    const failure = this.#options.kinds[record.kind].storedFailure(body);
+    if (await this.#changed(record.cellId, this.#options.jobs.finish(record.cellId, record.token, failure))) {
       this.#emit(record, cancelled ? 'cancelled' : body.code === 'PR500-SN-0001' ? 'interrupted' : `failed ${body.code}`);
     }
   }

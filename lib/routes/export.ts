@@ -11,7 +11,7 @@ export function exportRoutes(deps: RouteDeps): MethodTable {
   return {
     async GET(ctx) {
       const { cell } = authorised(ctx);
-      const { running } = await runner.state(cell.id);
+      const { running } = await runner.status(cell.id);
       if (running?.kind !== 'export') {
         answerStatus(ctx, { status: 'ready' });
         return;

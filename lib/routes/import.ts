@@ -11,7 +11,7 @@ export function importRoutes(deps: RouteDeps): MethodTable {
   return {
     async GET(ctx) {
       const { cell } = authorised(ctx);
-      const { running, importFailure } = await runner.state(cell.id);
+      const { running, importFailure } = await runner.status(cell.id);
       if (running?.kind === 'import') {
         answerStatus(
           ctx,

@@ -103,6 +103,14 @@ export class SourceReader extends RandomAccessReader {
     );
   }
 
+  /**
+   * Streams `length` bytes at `position` straight from the source (no cache); destroyed by
+   * {@link SourceReader.shutdown}.
+   */
+  range(position: number, length: number): Readable {
+    return this._readStreamForRange(position, position + length);
+  }
+
   override _readStreamForRange(start: number, end: number): Readable {
     const out = new PassThrough();
     this.#streams.add(out);

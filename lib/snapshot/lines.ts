@@ -1,10 +1,13 @@
 /**
  * The one home of the `.pjson` rules: splitting a byte stream into `\n`-terminated lines with a length
- * limit, and what a record is. The snapshot reader and the Fs cell source both use them; each decides
+ * limit, what a record is, and writing records as lines. The snapshot reader and the Fs cell source both use them; each decides
  * only what a bad line means to it (an error code, or a blank line to skip).
  */
 import type { ODataRecord } from '../types.js';
 import { isJsonObject } from '../util/json.js';
+import { Utf8Batcher } from '../util/utf8-batcher.js';
+import { timeSlicer } from '../util/yield.js';
+import { recordJson } from './format.js';
 
 /** Raised when a line is longer than the limit. */
 export class LineTooLongError extends Error {
@@ -63,6 +66,34 @@ export class LineSplitter {
     }
   }
 
+  /**
+   * Like {@link LineSplitter.push}, with the lines decoded as UTF-8: the complete lines of a chunk are
+   * decoded in one call, which is much faster than one call per short line. (A `\n` byte is never
+   * part of a multi-byte sequence, so the text is the same as decoding each line alone.)
+   */
+  pushText(chunk: Uint8Array): string[] {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const lastNewline = bytes.lastIndexOf(NEWLINE);
+    if (lastNewline < 0) {
+      this.push(bytes);
+      return [];
+    }
+    let count = 0;
+    for (let start = 0; start <= lastNewline; count += 1) {
+      const newline = bytes.indexOf(NEWLINE, start);
+      const length = newline - start + (count === 0 ? this.#length : 0);
+      if (length > this.#maxLineBytes) throw new LineTooLongError(this.#number + count + 1, this.#maxLineBytes);
+      start = newline + 1;
+    }
+    const complete = bytes.subarray(0, lastNewline);
+    const text = (this.#parts.length === 0 ? complete : Buffer.concat([...this.#parts, complete])).toString('utf8');
+    this.#parts = [];
+    this.#length = 0;
+    this.#number += count;
+    if (lastNewline + 1 < bytes.length) this.push(bytes.subarray(lastNewline + 1));
+    return text.split('\n');
+  }
+
   /** The last line when the stream did not end with `\n`, else `undefined`. */
   end(): Buffer | undefined {
     return this.#length > 0 ? this.#take() : undefined;
@@ -99,4 +130,29 @@ export function toRecord(value: unknown): ODataRecord {
     _source: v['_source'] as Record<string, unknown>,
     _id: v['_id'] as string,
   };
+}
+
+/** Bytes of a batch of `.pjson` text. */
+const BATCH_BYTES = 64 * 1024;
+
+/**
+ * Yields records as `.pjson` text (each record's {@link recordJson} and `\n`), in UTF-8 batches of
+ * about 64 KiB. `each` sees every record before it is written, with its 1-based number, and may throw
+ * to stop. Lets the event loop run once each time slice is spent.
+ */
+export async function* recordBatches(
+  records: AsyncIterable<ODataRecord>,
+  each?: (record: ODataRecord, number: number) => void,
+): AsyncGenerator<Buffer> {
+  const batcher = new Utf8Batcher(BATCH_BYTES);
+  const slice = timeSlicer();
+  let number = 0;
+  for await (const record of records) {
+    await slice();
+    each?.(record, ++number);
+    const batch = batcher.pushLine(recordJson(record));
+    if (batch !== undefined) yield batch;
+  }
+  const last = batcher.flush();
+  if (last !== undefined) yield last;
 }

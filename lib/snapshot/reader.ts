@@ -267,9 +267,9 @@ class Reader implements SnapshotReader {
           ended = true;
           break;
         }
-        let lines: Buffer[];
+        let lines: string[];
         try {
-          lines = splitter.push(next.value);
+          lines = splitter.pushText(next.value);
         } catch (error) {
           if (!(error instanceof LineTooLongError)) throw error;
           return await drainThenThrow(unsafe(`a line of ${describe(info.name)} is over the limit of ${max} bytes`));
@@ -277,7 +277,7 @@ class Reader implements SnapshotReader {
         for (const line of lines) {
           let record: ODataRecord;
           try {
-            record = parseRecord(line.toString('utf8'));
+            record = parseRecord(line);
           } catch (error) {
             return await drainThenThrow(error);
           }

@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { PersoniumError } from '../errors.js';
+import { READ_CHUNK_BYTES } from '../util/io-sizes.js';
 import type { ByteRange, SnapshotStore } from '../types.js';
 
 /** Random access to a stored archive. */
@@ -43,7 +44,7 @@ export async function fileSource(path: string): Promise<RandomAccessSource> {
     size,
     async read(range: ByteRange): Promise<Readable> {
       checkRange(range, size);
-      return createReadStream(path, { start: range.start, end: range.end });
+      return createReadStream(path, { start: range.start, end: range.end, highWaterMark: READ_CHUNK_BYTES });
     },
   };
 }

@@ -11,7 +11,7 @@
  * the `99_integrity.json` lines (about 130 bytes per entry), both packed in 1 MiB slabs.
  */
 import { Readable, type Writable } from 'node:stream';
-import type { DavContent, DavNode, ExportView, ODataRecord } from '../types.js';
+import type { DavContent, DavNode, ExportView } from '../types.js';
 import {
   CELL_PATH,
   CONTENT_NAME,
@@ -23,7 +23,7 @@ import {
   manifestJson,
   recordJson,
 } from './format.js';
-import { timeSlicer } from '../util/yield.js';
+import { recordBatches } from './lines.js';
 import { isPrecompressedType, shouldDeflate } from './compression.js';
 import { ByteSlabs } from '../util/byte-slabs.js';
 import { ZipWriter, type ZipEntryInfo } from './zip.js';
@@ -64,8 +64,6 @@ export interface WriteSnapshotOptions {
 /** Files up to this size are read whole and written with their sizes known; larger ones are streamed. */
 export const SMALL_FILE_BYTES = 64 * 1024;
 
-const CHUNK_BYTES = 64 * 1024;
-
 /** Why a DAV path cannot be written, or `undefined` when it is fine. */
 function badDavPath(path: string): string | undefined {
   if (path === '') return undefined;
@@ -83,26 +81,6 @@ function toBuffer(chunk: unknown): Buffer {
   if (typeof chunk === 'string') return Buffer.from(chunk);
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   throw new TypeError('content streams must yield bytes');
-}
-
-/** Yields the records of one type as `\n`-terminated lines, batched into chunks of about 64 KiB. */
-async function* recordChunks(records: AsyncIterable<ODataRecord>, onRecord: () => void): AsyncGenerator<Buffer> {
-  let parts: string[] = [];
-  let length = 0;
-  const slice = timeSlicer();
-  for await (const record of records) {
-    await slice();
-    const line = `${recordJson(record)}\n`;
-    parts.push(line);
-    length += line.length;
-    onRecord();
-    if (length >= CHUNK_BYTES) {
-      yield Buffer.from(parts.join(''));
-      parts = [];
-      length = 0;
-    }
-  }
-  if (length > 0) yield Buffer.from(parts.join(''));
 }
 
 /** One run of {@link writeSnapshot}. */
@@ -264,7 +242,7 @@ class WriteSession {
     await this.#addBytes(CELL_PATH, Buffer.from(recordJson(cell)), 'auto');
     for (const file of ODATA_FILES) {
       const stream = Readable.from(
-        recordChunks(view.records(file.type), () => {
+        recordBatches(view.records(file.type), () => {
           this.#progress.records += 1;
         }),
         { objectMode: false },

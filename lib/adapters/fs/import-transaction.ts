@@ -23,7 +23,8 @@ import {
   stagingName,
 } from './cell-layout.js';
 import { isJsonObject } from '../../util/json.js';
-import { recordProblem } from '../../snapshot/lines.js';
+import { WRITE_BUFFER_BYTES } from '../../util/io-sizes.js';
+import { recordBatches, recordProblem } from '../../snapshot/lines.js';
 import { claimPath, commitSwap, newSwapId, releasePath, withCellLock } from './swap.js';
 
 /** The import transaction of `FsCellDataSource`. */
@@ -50,8 +51,6 @@ export interface FsImportOptions {
   readonly checkTarget: () => Promise<void>;
 }
 
-/** Bytes of `.pjson` text gathered before one write. */
-const BATCH_CHARS = 64 * 1024;
 /** Content up to this many bytes is read whole and written in the background. */
 const SMALL_CONTENT_BYTES = 64 * 1024;
 /** Background writes of small resources in flight at most. */
@@ -103,22 +102,11 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
     const name = pjsonName(type);
     if (typesStaged.has(type)) throw new Error(`Records of type ${type} were already staged`);
     typesStaged.add(type);
-    async function* text(): AsyncGenerator<string> {
-      let batch = '';
-      let index = 0;
-      for await (const record of records) {
-        index++;
-        const problem = recordProblem(record);
-        if (problem !== undefined) throw new TypeError(`Invalid ${type} record #${index}: ${problem}`);
-        batch += recordJson(record) + '\n';
-        if (batch.length >= BATCH_CHARS) {
-          yield batch;
-          batch = '';
-        }
-      }
-      if (batch !== '') yield batch;
-    }
-    await pipeline(text(), createWriteStream(join(staging, name), { flags: 'wx' }), { signal });
+    const lines = recordBatches(records, (record, number) => {
+      const problem = recordProblem(record);
+      if (problem !== undefined) throw new TypeError(`Invalid ${type} record #${number}: ${problem}`);
+    });
+    await pipeline(lines, createWriteStream(join(staging, name), { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }), { signal });
   };
 
   // Small resources (metadata and content up to SMALL_CONTENT_BYTES) are written in the background,
@@ -202,7 +190,7 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
         yield* head;
         for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
       }
-      await pipeline(rest(), createWriteStream(join(dir, CONTENT_NAME), { flags: 'wx' }), { signal });
+      await pipeline(rest(), createWriteStream(join(dir, CONTENT_NAME), { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }), { signal });
     } catch (error) {
       if (node.content !== undefined && !node.content.destroyed) node.content.destroy();
       throw error;

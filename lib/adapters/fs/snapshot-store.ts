@@ -32,6 +32,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PersoniumError } from '../../errors.js';
+import { READ_CHUNK_BYTES } from '../../util/io-sizes.js';
 import { assertCellId, assertSnapshotName } from '../../snapshot/names.js';
 import { rangeWithin } from '../../snapshot/source.js';
 import type {
@@ -143,9 +144,9 @@ export class FsSnapshotStore implements SnapshotStore {
       }
       try {
         const { size } = await handle.stat();
-        if (range === undefined) return handle.createReadStream({ start: 0 });
+        if (range === undefined) return handle.createReadStream({ start: 0, highWaterMark: READ_CHUNK_BYTES });
         if (!rangeWithin(range, size)) throw rangeNotSatisfiable(size);
-        return handle.createReadStream({ start: range.start, end: range.end });
+        return handle.createReadStream({ start: range.start, end: range.end, highWaterMark: READ_CHUNK_BYTES });
       } catch (error) {
         await handle.close();
         throw error;
