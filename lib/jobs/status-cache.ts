@@ -21,17 +21,22 @@ const SWEEP_ABOVE = 1000;
 /** The cache; see the module documentation. */
 export class StatusCache {
   readonly #maxAgeMs: number;
+  readonly #now: () => number;
   /** In the order the reads started, so the oldest come first. */
   readonly #entries = new Map<string, Entry>();
 
-  /** @param maxAgeMs - how long a read serves later requests, in ms (0: never). */
-  constructor(maxAgeMs: number) {
+  /**
+   * @param maxAgeMs - how long a read serves later requests, in ms (0: never).
+   * @param now - the clock, in ms (monotonic).
+   */
+  constructor(maxAgeMs: number, now: () => number = () => performance.now()) {
     this.#maxAgeMs = maxAgeMs;
+    this.#now = now;
   }
 
   /** The cell's state: the cached one while fresh, else a new `read()` (shared while it runs). */
   get(cellId: string, read: () => Promise<CellJobState>): Promise<CellJobState> {
-    const now = performance.now();
+    const now = this.#now();
     const cached = this.#entries.get(cellId);
     if (cached !== undefined && now - cached.at < this.#maxAgeMs) return cached.state;
     if (cached !== undefined) this.#entries.delete(cellId);

@@ -247,6 +247,19 @@ test('events: accepted and completed with the request key; a throwing or hanging
   }
 });
 
+test('a status seen as running is never shown again once the job finished on this instance (status reads are shared per second)', async (t) => {
+  const events: CellEvent[] = [];
+  const server = await startServer(t, 'root', {
+    wrapCells: (cells) => wrapCells(cells, { delayMs: 50 }),
+    options: { events: { log: (event) => void events.push(event) } },
+  });
+  t.is((await post(server, { Name: 'shared' })).status, 202);
+  const seen = await Promise.all([status(server), status(server), status(server)]);
+  for (const { body } of seen) t.is(body['status'], 'exportation in progress');
+  await waitFor(async () => events.some((e) => e.info === 'completed'));
+  t.deepEqual((await status(server)).body, { status: 'ready' });
+});
+
 test('a misspelled Name: the export runs under the generated name, which the 202 says, and a WARN event names the ignored key', async (t) => {
   const events: CellEvent[] = [];
   const server = await startServer(t, 'root', { options: { events: { log: (event) => void events.push(event) } } });
