@@ -15,6 +15,13 @@ export interface WrapOptions {
   readonly failCommit?: Error;
   /** Delay each import `putDav` by this many ms. */
   readonly importDelayMs?: number;
+  /** The export's WebDAV tree starts only once this resolves. */
+  readonly exportGate?: Promise<void>;
+}
+
+async function* gated<T>(items: AsyncIterable<T>, gate: Promise<void>): AsyncIterable<T> {
+  await gate;
+  yield* items;
 }
 
 async function* paced<T>(items: AsyncIterable<T>, delayMs: number, signal: AbortSignal): AsyncIterable<T> {
@@ -45,7 +52,8 @@ export function wrapCells(inner: CellDataSource, options: WrapOptions): CellData
         cellRecord: () => view.cellRecord(),
         records: (type: ODataType): AsyncIterable<ODataRecord> => paced(view.records(type), delay, signal),
         dav: (): AsyncIterable<DavNode> => {
-          const nodes = paced(view.dav(), delay, signal);
+          const pacedNodes = paced(view.dav(), delay, signal);
+          const nodes = options.exportGate === undefined ? pacedNodes : gated(pacedNodes, options.exportGate);
           const fail = options.failExportAfter;
           return fail === undefined ? nodes : failing(nodes, fail.nodes, fail.error);
         },

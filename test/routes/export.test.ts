@@ -249,13 +249,17 @@ test('events: accepted and completed with the request key; a throwing or hanging
 
 test('a status seen as running is never shown again once the job finished on this instance (status reads are shared per second)', async (t) => {
   const events: CellEvent[] = [];
+  let open!: () => void;
+  const exportGate = new Promise<void>((resolve) => (open = resolve));
   const server = await startServer(t, 'root', {
-    wrapCells: (cells) => wrapCells(cells, { delayMs: 50 }),
+    wrapCells: (cells) => wrapCells(cells, { exportGate }),
     options: { events: { log: (event) => void events.push(event) } },
   });
   t.is((await post(server, { Name: 'shared' })).status, 202);
   const seen = await Promise.all([status(server), status(server), status(server)]);
   for (const { body } of seen) t.is(body['status'], 'exportation in progress');
+  // The job ends well within the second for which the status just read is shared.
+  open();
   await waitFor(async () => events.some((e) => e.info === 'completed'));
   t.deepEqual((await status(server)).body, { status: 'ready' });
 });
