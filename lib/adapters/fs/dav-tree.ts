@@ -4,11 +4,17 @@
  * branch (one listing per level), never the whole tree.
  * Symbolic links are never followed: a link is neither a child resource nor content.
  *
+ * The file system calls are synchronous, made in slices of at most a few milliseconds between which
+ * the event loop runs (`util/yield.ts`): a cell of many small resources costs several calls per
+ * resource, and each call through libuv's thread pool costs many times the call itself (measured:
+ * 33,000 one-line files exported in about a third of the time). For local disks only: on a network
+ * file system a single call may block the event loop for its whole round trip.
+ *
  * @module
  */
-import { constants } from 'node:fs';
-import { type FileHandle, lstat, open, readdir } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { timeSlicer } from '../../util/yield.js';
 import { CONTENT_NAME, PMETA_NAME } from '../../snapshot/format.js';
 import type { DavMeta } from '../../types.js';
 import { DAV_DIR, PRIVATE_ROOT_DIRS, pathKind } from './cell-layout.js';
@@ -35,11 +41,11 @@ interface Folder {
 }
 
 /** Reads one folder: one `readdir` tells its files and its child folders (links are neither). */
-async function readFolder(dir: string, isRoot: boolean): Promise<Folder> {
+function readFolder(dir: string, isRoot: boolean): Folder {
   let isResource = false;
   let hasContent = false;
   const children: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) {
       if (!(isRoot && PRIVATE_ROOT_DIRS.includes(entry.name))) children.push(entry.name);
     } else if (entry.isFile()) {
@@ -51,9 +57,9 @@ async function readFolder(dir: string, isRoot: boolean): Promise<Folder> {
 }
 
 /** Describes one resource folder: its path, and the size of its content if it has one. */
-async function entry(path: string, dir: string, folder: Folder): Promise<DavEntry> {
+function entry(path: string, dir: string, folder: Folder): DavEntry {
   if (!folder.hasContent) return { path, dir };
-  const { size } = await lstat(join(dir, CONTENT_NAME));
+  const { size } = lstatSync(join(dir, CONTENT_NAME));
   return { path, dir, contentSize: size };
 }
 
@@ -68,8 +74,9 @@ export async function* walkDav(cellDir: string, signal: AbortSignal): AsyncGener
   const rootDir = join(cellDir, DAV_DIR);
   signal.throwIfAborted();
   if ((await pathKind(rootDir)) !== 'directory') return;
-  const rootFolder = await readFolder(rootDir, true);
-  if (rootFolder.isResource) yield await entry('', rootDir, rootFolder);
+  const rootFolder = readFolder(rootDir, true);
+  if (rootFolder.isResource) yield entry('', rootDir, rootFolder);
+  const slice = timeSlicer();
   const stack: { path: string; dir: string; names: string[]; next: number }[] = [
     { path: '', dir: rootDir, names: rootFolder.children, next: 0 },
   ];
@@ -81,34 +88,52 @@ export async function* walkDav(cellDir: string, signal: AbortSignal): AsyncGener
       stack.pop();
       continue;
     }
+    await slice();
     signal.throwIfAborted();
     const path = top.path === '' ? name : `${top.path}/${name}`;
     const dir = join(top.dir, name);
-    const folder = await readFolder(dir, false);
-    if (folder.isResource) yield await entry(path, dir, folder);
+    const folder = readFolder(dir, false);
+    if (folder.isResource) yield entry(path, dir, folder);
     stack.push({ path, dir, names: folder.children, next: 0 });
   }
+}
+
+/** Reads up to `max` bytes of an open file from its start; fewer when it is shorter. */
+function readUpTo(fd: number, max: number): Buffer {
+  const buffer = Buffer.allocUnsafe(max);
+  let filled = 0;
+  while (filled < max) {
+    const n = readSync(fd, buffer, filled, max - filled, filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return buffer.subarray(0, filled);
+}
+
+/** Opens a file of a resource folder for reading, never through a symbolic link. */
+function openNoFollow(dir: string, name: string): number {
+  return openSync(join(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW);
 }
 
 /**
  * Reads a resource's `.pmeta`, refusing one that is missing, larger than `maxBytes` or not a JSON
  * object. `path` names the resource in errors.
  */
-export async function readMeta(dir: string, path: string, maxBytes: number): Promise<DavMeta> {
-  let handle: FileHandle;
+export function readMeta(dir: string, path: string, maxBytes: number): DavMeta {
+  let fd: number;
   try {
-    handle = await open(join(dir, PMETA_NAME), constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openNoFollow(dir, PMETA_NAME);
   } catch {
     throw new Error(`WebDAV resource [${path}] has no ${PMETA_NAME}`);
   }
   let text: string;
   try {
-    const info = await handle.stat();
+    const info = fstatSync(fd);
     if (!info.isFile()) throw new Error(`WebDAV resource [${path}] has no ${PMETA_NAME}`);
     if (info.size > maxBytes) throw new Error(`${PMETA_NAME} of WebDAV resource [${path}] is larger than ${maxBytes} bytes`);
-    text = await handle.readFile('utf8');
+    text = readUpTo(fd, info.size).toString('utf8');
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
   let value: unknown;
   try {
@@ -122,20 +147,13 @@ export async function readMeta(dir: string, path: string, maxBytes: number): Pro
 
 /**
  * Reads the first `size` bytes of a resource's `content` (a small file, whole), never through a
- * symbolic link. Resolves to fewer bytes if the file is shorter than `size`.
+ * symbolic link. Returns fewer bytes if the file is shorter than `size`.
  */
-export async function readSmallContent(dir: string, size: number): Promise<Buffer> {
-  const handle = await open(join(dir, CONTENT_NAME), constants.O_RDONLY | constants.O_NOFOLLOW);
+export function readSmallContent(dir: string, size: number): Buffer {
+  const fd = openNoFollow(dir, CONTENT_NAME);
   try {
-    const buffer = Buffer.alloc(size);
-    let filled = 0;
-    while (filled < size) {
-      const { bytesRead } = await handle.read(buffer, filled, size - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return filled === size ? buffer : buffer.subarray(0, filled);
+    return readUpTo(fd, size);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }

@@ -17,8 +17,7 @@ import { Readable } from 'node:stream';
 import { CONTENT_NAME, ODATA_TYPES } from '../../snapshot/format.js';
 import type { DavContent, DavNode, ExportTotals, ExportView, ODataRecord, ODataType } from '../../types.js';
 import { pathKind, pjsonName } from './cell-layout.js';
-import { type DavEntry, readMeta, readSmallContent, walkDav } from './dav-tree.js';
-import { readAhead } from '../../util/read-ahead.js';
+import { readMeta, readSmallContent, walkDav } from './dav-tree.js';
 import { countLines, parseRecord, readLines } from './lines.js';
 
 /** Options of {@link openFsExportView}. */
@@ -35,9 +34,7 @@ export interface FsExportViewOptions {
 
 /** Read-ahead of the file streams. */
 const HIGH_WATER_MARK = 64 * 1024;
-/** WebDAV resources whose metadata (and small content) are read ahead of the consumer. */
-const READ_AHEAD = 16;
-/** Content up to this size is read ahead whole (so at most READ_AHEAD × 64 KiB are held). */
+/** Content up to this size is read whole with the resource's metadata (one resource's at a time). */
 const SMALL_CONTENT_BYTES = 64 * 1024;
 
 /** An identity of a directory that changes when another directory is renamed onto its path. */
@@ -109,15 +106,12 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
   async function* dav(): AsyncGenerator<DavNode> {
     checkOpen();
     await checkGeneration();
-    const load = async (entry: DavEntry) => ({
-      entry,
-      meta: await readMeta(entry.dir, entry.path, maxLineBytes),
-      small:
+    for await (const entry of walkDav(cellDir, signal)) {
+      const meta = readMeta(entry.dir, entry.path, maxLineBytes);
+      const small =
         entry.contentSize !== undefined && entry.contentSize > 0 && entry.contentSize <= SMALL_CONTENT_BYTES
-          ? await readSmallContent(entry.dir, entry.contentSize)
-          : undefined,
-    });
-    for await (const { entry, meta, small } of readAhead(walkDav(cellDir, signal), load, READ_AHEAD)) {
+          ? readSmallContent(entry.dir, entry.contentSize)
+          : undefined;
       checkOpen();
       const size = entry.contentSize;
       if (size === undefined) {
