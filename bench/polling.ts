@@ -1,10 +1,11 @@
 /**
- * Status polling while an export runs: `GET __export` under load during a running export, as a ratio
- * to the same load on a bare Koa route of the same host, in the same run; with p99 latency and the
- * event loop's longest block during the export. Then the same with the job store in Redis, as a ratio
- * to the in-memory job store.
+ * Status polling and the host's own route while an export runs, for each job store (memory, Fs,
+ * Redis): `GET __export` under load during a running export, and the host's own route (a bare Koa
+ * route of the same app answering the same JSON) under load during an export, each as a ratio to the
+ * bare route under the same load with no job running, measured in the same run, with p99 latency.
+ * The load generator (autocannon) runs in this process; the host runs in its own.
  *
- *   npx tsx bench/polling.ts [cellMb]     (default 400; needs redis-server for the Redis part)
+ *   npx tsx bench/polling.ts [cellMb]     (default 1000; the Redis part needs redis-server)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -43,68 +44,73 @@ async function json(url: string, init: RequestInit = {}): Promise<Record<string,
   return (await (await fetch(url, init)).json()) as Record<string, unknown>;
 }
 
-async function startExport(base: string, name: string): Promise<void> {
+async function running(base: string): Promise<boolean> {
+  return (await json(`${base}/source/__export`, { headers: AUTH }))['status'] === 'exportation in progress';
+}
+
+/** Runs `measure` while an export runs; resolves to its result and whether the export outlasted it. */
+async function duringExport<T>(base: string, name: string, measure: () => Promise<T>): Promise<{ value: T; outlasted: boolean }> {
   const post = await fetch(`${base}/source/__export`, { method: 'POST', headers: AUTH, body: JSON.stringify({ Name: name }) });
   if (post.status !== 202) throw new Error(`export: ${post.status}`);
-}
-
-/**
- * Polls under load during one running export; then runs another export with no load and reads the
- * event loop's longest block during it (under load, the load generator shares the two cores, so the
- * loaded figure also counts time the server's thread was not scheduled at all).
- */
-async function measure(base: string, name: string) {
-  const bare = await load(`${base}/bare`);
-  await json(`${base}/__loop`);
-  await startExport(base, `${name}-loaded`);
-  const status = await load(`${base}/source/__export`, AUTH);
-  const loadedLoopMs = Number((await json(`${base}/__loop`))['maxMs']);
-  const stillRunning = (await json(`${base}/source/__export`, { headers: AUTH }))['status'] === 'exportation in progress';
+  const value = await measure();
+  const outlasted = await running(base);
   await fetch(`${base}/source/__export`, { method: 'DELETE', headers: AUTH });
-  await json(`${base}/__loop`);
-  await startExport(base, `${name}-alone`);
-  while ((await json(`${base}/source/__export`, { headers: AUTH }))['status'] !== 'ready') await new Promise((r) => setTimeout(r, 200));
-  const aloneLoopMs = Number((await json(`${base}/__loop`))['maxMs']);
-  return { bare, status, loadedLoopMs, aloneLoopMs, stillRunning };
+  while (await running(base)) await new Promise((resolve) => setTimeout(resolve, 100));
+  return { value, outlasted };
 }
 
-const mb = Number(process.argv[2] ?? 400);
+interface StoreRun {
+  readonly idle: Load;
+  readonly status: Load;
+  readonly host: Load;
+  readonly outlasted: boolean;
+  readonly loopMs: number;
+}
+
+async function measureStore(env: Record<string, string>, label: string): Promise<StoreRun> {
+  const host = await startHost(env);
+  children.push(host.child);
+  try {
+    await load(`${host.base}/bare`); // warm-up
+    const idle = await load(`${host.base}/bare`);
+    const status = await duringExport(host.base, `${label}-status`, () => load(`${host.base}/source/__export`, AUTH));
+    await json(`${host.base}/__loop`);
+    const hostRoute = await duringExport(host.base, `${label}-host`, () => load(`${host.base}/bare`));
+    const loopMs = Number((await json(`${host.base}/__loop`))['maxMs']);
+    return { idle, status: status.value, host: hostRoute.value, outlasted: status.outlasted && hostRoute.outlasted, loopMs };
+  } finally {
+    host.child.kill('SIGTERM');
+  }
+}
+
+const mb = Number(process.argv[2] ?? 1000);
 const work = await mkdtemp(join(tmpdir(), 'kcs-poll-'));
 const children: ChildProcess[] = [];
 try {
   await mkdir(join(work, 'cells'));
   await makeCell(join(work, 'cells'), 'source', mb);
-  console.log(`node ${process.version}; ${CONNECTIONS} connections for ${DURATION_S} s per load; a ${mb} MB cell exporting meanwhile\n`);
-  const memoryHost = await startHost({ DATA_DIR: work });
-  children.push(memoryHost.child);
-  const memory = await measure(memoryHost.base, 'poll-memory');
-  memoryHost.child.kill('SIGTERM');
-  console.log('| load | req/s | p99 latency | ratio |');
-  console.log('|---|---|---|---|');
-  console.log(`| bare Koa route | ${memory.bare.rps} | ${memory.bare.p99} ms | 1 |`);
-  console.log(`| GET __export during an export (MemoryJobStore) | ${memory.status.rps} | ${memory.status.p99} ms | ${(memory.status.rps / memory.bare.rps).toFixed(2)} |`);
-  console.log(
-    `\nevent loop's longest block: ${memory.aloneLoopMs.toFixed(1)} ms during a whole export (200 ms status polls), ` +
-      `${memory.loadedLoopMs.toFixed(1)} ms during the export under load; export still running at the end of the load: ${memory.stillRunning}`,
-  );
-
+  console.log(`node ${process.version}; ${CONNECTIONS} connections for ${DURATION_S} s per load, from the benchmark's process; a ${mb} MB cell exporting meanwhile\n`);
+  const runs: [string, StoreRun][] = [];
+  runs.push(['MemoryJobStore', await measureStore({ DATA_DIR: work }, 'memory')]);
+  runs.push(['FsJobStore', await measureStore({ DATA_DIR: work, JOB_STORE: 'fs' }, 'fs')]);
   const redisDir = join(work, 'redis');
   await mkdir(redisDir);
   const port = await freePort();
   const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], { stdio: 'ignore' });
   children.push(redis);
   await new Promise((resolve) => setTimeout(resolve, 500));
-  const redisHost = await startHost({ DATA_DIR: work, REDIS_URL: `redis://127.0.0.1:${port}` });
-  children.push(redisHost.child);
-  const shared = await measure(redisHost.base, 'poll-redis');
-  console.log(`\n| job store | GET __export req/s | p99 latency | ratio to MemoryJobStore |`);
-  console.log('|---|---|---|---|');
-  console.log(`| MemoryJobStore | ${memory.status.rps} | ${memory.status.p99} ms | 1 |`);
-  console.log(`| RedisJobStore | ${shared.status.rps} | ${shared.status.p99} ms | ${(shared.status.rps / memory.status.rps).toFixed(2)} |`);
-  console.log(
-    `\n(Redis run: bare route ${shared.bare.rps} req/s; loop's longest block ${shared.aloneLoopMs.toFixed(1)} ms alone, ` +
-      `${shared.loadedLoopMs.toFixed(1)} ms under load; still running: ${shared.stillRunning})`,
-  );
+  runs.push(['RedisJobStore', await measureStore({ DATA_DIR: work, REDIS_URL: `redis://127.0.0.1:${port}` }, 'redis')]);
+  console.log('| job store | host route, idle | `GET __export` during an export | ratio | host route during an export | ratio | loop\'s longest block |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const [label, run] of runs) {
+    const cell = (l: Load): string => `${l.rps} req/s, p99 ${l.p99} ms`;
+    console.log(
+      `| ${label} | ${cell(run.idle)} | ${cell(run.status)} | ${(run.status.rps / run.idle.rps).toFixed(2)} | ${cell(run.host)} | ` +
+        `${(run.host.rps / run.idle.rps).toFixed(2)} | ${run.loopMs.toFixed(0)} ms |`,
+    );
+  }
+  const short = runs.filter(([, run]) => !run.outlasted).map(([label]) => label);
+  console.log(short.length === 0 ? '\nEvery export outlasted its load.' : `\nThe export ended before its load did for ${short.join(', ')}: use a larger cell.`);
 } finally {
   for (const child of children) child.kill('SIGKILL');
   await rm(work, { recursive: true, force: true });

@@ -1,14 +1,15 @@
 /**
  * The benchmark host, run as its own process: the router on the Fs adapters over DATA_DIR (jobs in
- * memory, or in Redis when REDIS_URL is set), a bare Koa route `/bare` answering what a status GET
- * answers, and `/__loop`: the event loop's longest delay (ms) since the last call. Prints
- * `{"port":N}` once listening.
+ * memory, in DATA_DIR/jobs when JOB_STORE=fs, or in Redis when REDIS_URL is set), a bare Koa route
+ * `/bare` answering what a status GET answers (the host's own route), and `/__loop`: the event loop's
+ * longest delay (ms) since the last call. Prints `{"port":N}` once listening.
  */
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Koa from 'koa';
 import { FsCellDataSource } from '../lib/adapters/fs/cell-data-source.js';
 import { FsSnapshotStore } from '../lib/adapters/fs/snapshot-store.js';
+import { FsJobStore } from '../lib/adapters/fs/job-store.js';
 import { MemoryJobStore } from '../lib/adapters/memory/job-store.js';
 import { RedisJobStore } from '../lib/adapters/redis/job-store.js';
 import { staticTokenAuth } from '../lib/adapters/auth/static-token.js';
@@ -19,6 +20,7 @@ const dataDir = process.env['DATA_DIR'] ?? '';
 const redisUrl = process.env['REDIS_URL'];
 
 async function jobStore(): Promise<JobStore> {
+  if (process.env['JOB_STORE'] === 'fs') return new FsJobStore({ root: join(dataDir, 'jobs') });
   if (redisUrl === undefined) return new MemoryJobStore({ quiet: true });
   const { createClient } = await import('redis');
   const client = createClient({ url: redisUrl });
