@@ -18,6 +18,7 @@ import { CONTENT_NAME, ODATA_TYPES } from '../../snapshot/format.js';
 import type { DavContent, DavNode, ExportTotals, ExportView, ODataRecord, ODataType } from '../../types.js';
 import { pathKind, pjsonName } from './cell-layout.js';
 import { readMeta, readSmallContent, walkDav } from './dav-tree.js';
+import { READ_CHUNK_BYTES } from '../../util/io-sizes.js';
 import { countLines, parseRecord, readLines } from './lines.js';
 
 /** Options of {@link openFsExportView}. */
@@ -32,8 +33,6 @@ export interface FsExportViewOptions {
   readonly maxLineBytes: number;
 }
 
-/** Read-ahead of the file streams. */
-const HIGH_WATER_MARK = 64 * 1024;
 /** Content up to this size is read whole with the resource's metadata (one resource's at a time). */
 const SMALL_CONTENT_BYTES = 64 * 1024;
 
@@ -77,7 +76,7 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
     track(
       createReadStream(file, {
         signal,
-        highWaterMark: HIGH_WATER_MARK,
+        highWaterMark: READ_CHUNK_BYTES,
         ...(end === undefined ? {} : { start: 0, end }),
       }),
     );
