@@ -21,6 +21,8 @@ export interface Line {
 }
 
 const NEWLINE = 0x0a;
+/** A character other than space, tab and carriage return: a line with one is a record line. */
+const CONTENT = /[^ \t\r]/;
 
 /** Whether `buf[start, end)` holds a byte other than space, tab or carriage return. */
 function hasContent(buf: Uint8Array, start: number, end: number): boolean {
@@ -37,19 +39,20 @@ function hasContent(buf: Uint8Array, start: number, end: number): boolean {
  */
 export async function* readLines(source: AsyncIterable<Uint8Array>, maxLineBytes: number): AsyncGenerator<Line> {
   const splitter = new LineSplitter(maxLineBytes);
-  const record = (line: Buffer): Line | undefined => {
-    if (!hasContent(line, 0, line.length)) return undefined;
-    const end = line[line.length - 1] === 0x0d ? line.length - 1 : line.length;
-    return { text: line.toString('utf8', 0, end), number: splitter.lineNumber };
+  const record = (line: string, number: number): Line | undefined => {
+    if (!CONTENT.test(line)) return undefined;
+    return { text: line.endsWith('\r') ? line.slice(0, -1) : line, number };
   };
   for await (const chunk of source) {
-    for (const line of splitter.push(chunk)) {
-      const found = record(line);
+    const lines = splitter.pushText(chunk);
+    const first = splitter.lineNumber - lines.length + 1;
+    for (let i = 0; i < lines.length; i += 1) {
+      const found = record(lines[i] as string, first + i);
       if (found !== undefined) yield found;
     }
   }
   const last = splitter.end();
-  const found = last === undefined ? undefined : record(last);
+  const found = last === undefined ? undefined : record(last.toString('utf8'), splitter.lineNumber);
   if (found !== undefined) yield found;
 }
 
