@@ -188,7 +188,8 @@ export class FsJobStore implements JobStore {
   async #write(cellId: string, previous: CellJobState, state: CellJobState): Promise<void> {
     const key = fileKey(cellId);
     const marker = join(this.#activeDir, key);
-    if (state.running !== undefined && previous.running === undefined) {
+    const marking = state.running !== undefined && previous.running === undefined;
+    if (marking) {
       await this.#recreating(() => writeFile(marker, ''));
       await syncDir(this.#activeDir);
     }
@@ -197,7 +198,13 @@ export class FsJobStore implements JobStore {
       await syncDir(this.#cellsDir);
     } else {
       const file: CellFile = { cellId, ...state };
-      await this.#recreating(() => writeFileAtomic(this.#cellPath(key), JSON.stringify(file), TEMP_PREFIX));
+      try {
+        await this.#recreating(() => writeFileAtomic(this.#cellPath(key), JSON.stringify(file), TEMP_PREFIX));
+      } catch (error) {
+        // Not written (a full disk): the cell holds no job, so the new marker goes too.
+        if (marking) await removeFile(marker).catch(() => undefined);
+        throw error;
+      }
     }
     if (state.running === undefined) await removeFile(marker);
   }
