@@ -18,7 +18,7 @@ import type { CellDataSource, CellEvent, ImportTransaction } from '../../lib/typ
 import { ROOT_TOKEN } from '../helpers/auth.js';
 import { cellInfo, digestOf, expectedAfterImport } from '../helpers/cell-digest.js';
 import { randomFile, sha256 } from '../helpers/files.js';
-import { FIXTURE_CELLS, type TestServer, startServer } from '../helpers/server.js';
+import { FIXTURE_CELLS, type TestServer, makeDataDir, startServer } from '../helpers/server.js';
 import { type Tmpfs, mountTmpfs, treeDigest } from '../helpers/tmpfs.js';
 import { needingTmpfs } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
@@ -313,14 +313,15 @@ test('job store: a full or read-only disk answers 507 / 503 for a new job, chang
   t.is((await server.request('GET', 'alice', '__snapshot/second.zip', { headers: auth })).status, 200);
 });
 
-test('vanished roots: the snapshot area and the job store are created again', async (t) => {
-  const { fs, server } = await hostOnTmpfs(t, true);
-  await rm(join(fs.dir, 'snapshots'), { recursive: true });
-  await rm(join(fs.dir, 'jobs'), { recursive: true, force: true });
+avaTest('vanished roots: the snapshot area and the job store are created again', async (t) => {
+  const dataDir = await makeDataDir(t);
+  const server = await startServer(t, 'root', { dataDir, options: { jobs: new FsJobStore({ root: join(dataDir, 'jobs') }) } });
+  t.is((await put(server, 'bob', 'first.zip', Buffer.from('x'))).status, 201);
+  await rm(join(dataDir, 'snapshots'), { recursive: true });
   t.is((await put(server, 'bob', 'again.zip', Buffer.from('x'))).status, 201);
   t.is((await post(server, 'alice', 'export', 'again')).status, 202);
   t.deepEqual(await settled(server, 'alice', 'export'), { status: 'ready' });
-  await rm(join(fs.dir, 'jobs'), { recursive: true });
+  await rm(join(dataDir, 'jobs'), { recursive: true });
   t.is((await post(server, 'alice', 'export', 'again-2')).status, 202, 'the job store root vanished after its first use');
   t.deepEqual(await settled(server, 'alice', 'export'), { status: 'ready' });
 });

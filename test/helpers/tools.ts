@@ -8,7 +8,9 @@
  * (see `test/run.ts`); under `CI=true` a missing tool fails each such test instead, so CI proves
  * everything.
  */
-import { accessSync, appendFileSync, constants, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { accessSync, appendFileSync, constants, mkdtempSync, rmdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestFn } from 'ava';
 
@@ -74,10 +76,28 @@ export function needing(test: TestFn, ...tools: Tool[]): TestFn {
   return needingAll(test, missingReasons(tools));
 }
 
-/** Why a test that mounts a small tmpfs cannot run here: it needs root and `mount`. */
+let tmpfsProbe: string[] | undefined;
+
+/**
+ * Why a test that mounts a small tmpfs cannot run here: it needs `mount`, root, and a system that
+ * lets root mount (not so in an unprivileged container). Probed once per test process.
+ */
 export function tmpfsReasons(): string[] {
+  if (tmpfsProbe !== undefined) return tmpfsProbe;
   const reasons = missingReasons(['mount']);
   if (process.getuid?.() !== 0) reasons.push('mounting a tmpfs needs root (CI runs as root)');
+  if (reasons.length === 0) {
+    const dir = mkdtempSync(join(tmpdir(), 'kcs-probe-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' });
+      execFileSync('umount', [dir], { stdio: 'ignore' });
+    } catch {
+      reasons.push('mount -t tmpfs is not permitted here (an unprivileged container?)');
+    } finally {
+      rmdirSync(dir);
+    }
+  }
+  tmpfsProbe = reasons;
   return reasons;
 }
 

@@ -19,8 +19,8 @@ async function isMissing(dir: string): Promise<boolean> {
 
 /**
  * `error` of an operation of the `store` in `dir` as a storage fault: a full disk or quota
- * (`PR507-SN-0001`), a store not writable (`PR503-SN-0001`), `dir` vanished (`PR503-SN-0002`);
- * anything else as it is.
+ * (`PR507-SN-0001`), a store not writable (`PR503-SN-0001`), an `ENOENT` while `dir` (or the file
+ * the operation works on) is gone (`PR503-SN-0002`); anything else as it is.
  */
 export async function fsFault(error: unknown, store: StoreRole, dir: string): Promise<unknown> {
   const code = errorCode(error);

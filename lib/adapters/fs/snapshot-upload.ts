@@ -145,8 +145,10 @@ export class FsUpload implements SnapshotUpload {
       this.#state = 'committed';
       return result;
     } catch (error) {
+      // Judged before the discard: the upload's bytes gone means its directory was removed under it.
+      const fault = await fsFault(error, 'snapshot area', this.#bytesAt ?? this.#target.dir);
       await this.#discard();
-      throw await fsFault(error, 'snapshot area', this.#target.dir);
+      throw fault;
     }
   }
 
