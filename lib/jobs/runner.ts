@@ -269,23 +269,33 @@ export class JobRunner {
     if (!isPersoniumError(reason) || isStorageFault(reason)) this.#options.onError(reason);
     const body = errorBody(reason);
     const cancelled = body.code === 'PR409-SN-0002';
-    const notLeft = await this.#leaveFailure(record, body, progress);
-    if (await this.#options.jobs.finish(record.cellId, record.token, this.#options.kinds[record.kind].storedFailure(body))) {
-      this.#emit(record, cancelled ? 'cancelled' : body.code === 'PR500-SN-0001' ? 'interrupted' : failedInfo(body, reason, notLeft));
+    let notRecorded = await this.#leaveFailure(record, body, progress);
+    let ended: boolean;
+    try {
+      ended = await this.#options.jobs.finish(record.cellId, record.token, this.#options.kinds[record.kind].storedFailure(body));
+    } catch (error) {
+      // The job store could not record the end (itself on a full disk): its lease will expire and the
+      // job be reaped; the event log still gets the real failure.
+      this.#options.onError(error);
+      notRecorded ??= error;
+      ended = true;
+    }
+    if (ended) {
+      this.#emit(record, cancelled ? 'cancelled' : body.code === 'PR500-SN-0001' ? 'interrupted' : failedInfo(body, reason, notRecorded));
     }
   }
 }
 
 /**
  * `failed {code}`, with the low-level cause of a storage fault for the operator, and why the failure
- * could not be left where its kind shows it: `failed PR507-SN-0001 (ENOSPC: no space left on device,
- * write); not recorded where the job kind shows failures: PR507-SN-0001 (…)`.
+ * could not be recorded (where its kind shows it, or in the job store): `failed PR507-SN-0001 (ENOSPC: no space left on device,
+ * write); not recorded: PR507-SN-0001 (…)`.
  */
-function failedInfo(body: ErrorBody, reason: unknown, notLeft: unknown): `failed ${string}` {
+function failedInfo(body: ErrorBody, reason: unknown, notRecorded: unknown): `failed ${string}` {
   let detail = `${body.code}${describeCause(reason)}`;
-  if (notLeft !== undefined) {
-    const why = isPersoniumError(notLeft) ? notLeft.code : 'PR500-SV-0000';
-    detail += `; not recorded where the job kind shows failures: ${why}${describeCause(notLeft)}`;
+  if (notRecorded !== undefined) {
+    const why = isPersoniumError(notRecorded) ? notRecorded.code : 'PR500-SV-0000';
+    detail += `; not recorded: ${why}${describeCause(notRecorded)}`;
   }
   return `failed ${detail}`;
 }

@@ -170,7 +170,7 @@ test('.error on a full or read-only disk: no half .error, the status shows the f
   t.is(await fs.free(), free);
   t.regex(
     (await waitFor(async () => events.find((e) => e.info.startsWith('failed ')))).info,
-    /^failed PR507-SN-0001 \(ENOSPC[^)]*\); not recorded where the job kind shows failures: PR507-SN-0001 \(ENOSPC/,
+    /^failed PR507-SN-0001 \(ENOSPC[^)]*\); not recorded: PR507-SN-0001 \(ENOSPC/,
   );
   t.true(errors.some((e) => e instanceof PersoniumError && e.code === 'PR507-SN-0001'), 'the hook heard it');
 
