@@ -49,8 +49,12 @@ export const ERROR_CODES = {
   'PR500-SN-0001': '[{0}] was interrupted.',
   'PR500-SV-0000': 'Unknown error.',
   'PR501-MC-0001': 'Method not implemented.',
+  'PR503-SN-0001': 'The [{0}] is not writable (read-only or permission denied).',
+  'PR503-SN-0002': 'The [{0}] is not available (its storage directory is missing).',
+  'PR503-SN-0003': 'The [{0}] is out of memory.',
   'PR503-SV-0001': 'Too many concurrent requests.',
   'PR503-SV-0003': 'Server error. (Lock Manager) Data lock state unknown.',
+  'PR507-SN-0001': 'Insufficient storage: the [{0}] has no space left (disk full or quota exceeded).',
 } as const;
 
 /** A code of the catalogue. */

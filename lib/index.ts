@@ -2,6 +2,17 @@
 export { createCellSnapshotRouter, type CellSnapshotRouter } from './router.js';
 export { PersoniumError, ERROR_CODES, errorBody, isPersoniumError, type ErrorBody, type ErrorCode, type PersoniumErrorOptions } from './errors.js';
 export { DEFAULT_LIMITS, DEFAULT_LEASE } from './options.js';
+export {
+  STORAGE_FAULT_CODES,
+  classifyStorageError,
+  classifying,
+  isStorageFault,
+  storageFault,
+  systemFaultKind,
+  type FaultRule,
+  type StorageFaultKind,
+  type StoreRole,
+} from './storage-faults.js';
 export type * from './types.js';
 export { FsCellDataSource, type FsCellDataSourceOptions } from './adapters/fs/cell-data-source.js';
 export type { FsImportTransaction } from './adapters/fs/import-transaction.js';

@@ -227,7 +227,11 @@ export interface SnapshotWriteOptions {
   readonly maxBytes?: number;
 }
 
-/** The per-cell snapshot area, keyed by cell id. */
+/**
+ * The per-cell snapshot area, keyed by cell id. A store that runs out of space or cannot be written
+ * rejects with its storage fault (`classifyStorageError` or `storageFault`, e.g. `PR507-SN-0001`), so
+ * that requests and `{Name}.error` say what happened.
+ */
 export interface SnapshotStore {
   /** Resolves to the complete files of the cell's area, sorted by name; uploads in progress are absent. */
   list(cellId: string): Promise<SnapshotInfo[]>;
@@ -394,7 +398,9 @@ export interface ClaimOptions {
  * process sharing the store: two claims of one cell never both succeed, a renew or finish with a
  * stale token never changes anything. Times are the store's own clock (`Date.now()` for local
  * stores, the server's for a shared one). Implementations must pass the `jobStoreContract` suite of
- * `koa-cell-snapshot/contract`.
+ * `koa-cell-snapshot/contract`. Faults of the storage behind it reject with a storage fault
+ * (`classifyStorageError` or `storageFault`: full `PR507-SN-0001`, not writable `PR503-SN-0001`, out
+ * of memory `PR503-SN-0003`).
  */
 export interface JobStore {
   /**

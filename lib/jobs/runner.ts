@@ -5,7 +5,8 @@
  */
 import { type ErrorBody, PersoniumError, errorBody, isPersoniumError } from '../errors.js';
 import type { ResolvedLease } from '../options.js';
-import type { CellJobState, EventLogger, JobKind, JobRecord, JobStore } from '../types.js';
+import { isStorageFault } from '../storage-faults.js';
+import type { CellJobState, EventLogger, ImportFailure, JobKind, JobRecord, JobStore } from '../types.js';
 import { emitEvent } from './events.js';
 import { StatusCache } from './status-cache.js';
 import type { JobHandle, JobKindModule, PreparedJob } from './job-kind.js';
@@ -22,8 +23,20 @@ const CANCEL_POLL_MS = 50;
 
 /** How often a running job renews its lease and publishes its progress, in ms. */
 const renewalMs = (lease: ResolvedLease): number => Math.min(PROGRESS_INTERVAL_MS, lease.renewMs);
+/** How many failures that could not be left behind ({@link JobRunner.unrecordedFailure}) are kept. */
+const MAX_UNRECORDED = 1024;
+/** The longest cause an event quotes, in characters. */
+const MAX_CAUSE_CHARS = 300;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+/** The low-level cause of a failure, for the operator's event log: its message, on one line, short. */
+function causeText(error: unknown): string | undefined {
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (!(cause instanceof Error)) return undefined;
+  const text = cause.message.replaceAll(/\s+/g, ' ').trim();
+  return text.length > MAX_CAUSE_CHARS ? `${text.slice(0, MAX_CAUSE_CHARS)}…` : text;
+}
 
 /** What the runner needs. */
 export interface JobRunnerOptions {
@@ -58,6 +71,7 @@ export class JobRunner {
   readonly #options: JobRunnerOptions;
   readonly #active = new Map<string, ActiveJob>();
   readonly #statuses: StatusCache;
+  readonly #unrecorded = new Map<string, ImportFailure & { readonly kind: JobKind }>();
 
   /** @param options - the stores, limits and hooks. */
   constructor(options: JobRunnerOptions) {
@@ -83,6 +97,16 @@ export class JobRunner {
     return this.#options.jobs.get(cellId);
   }
 
+  /**
+   * The last failure of a job of `kind` on the cell that this instance ran but could not leave where
+   * its kind shows failures (an export's `{Name}.error` on a full disk): kept in memory until the
+   * next job of that kind starts on the cell, so that the status resource still shows it.
+   */
+  unrecordedFailure(cellId: string, kind: JobKind): ImportFailure | undefined {
+    const failure = this.#unrecorded.get(cellId);
+    return failure?.kind === kind ? failure : undefined;
+  }
+
   /** The running job of the cell, if any: 409 `PR409-CM-0002` for write requests. */
   async assertIdle(cellId: string): Promise<void> {
     const { running } = await this.state(cellId);
@@ -103,6 +127,7 @@ export class JobRunner {
   async start(job: PreparedJob): Promise<JobRecord> {
     try {
       const record = await this.#claim(job);
+      if (this.#unrecorded.get(record.cellId)?.kind === record.kind) this.#unrecorded.delete(record.cellId);
       this.#launch(record, job);
       if (job.ignoredKeys.length > 0) this.#emit(record, `ignored ${describeKeys(job.ignoredKeys)}`);
       return record;
@@ -184,11 +209,19 @@ export class JobRunner {
     this.#emit(job, 'interrupted');
   }
 
-  async #leaveFailure(job: JobRecord, body: ErrorBody): Promise<void> {
+  /**
+   * Leaves the failure where the job's kind shows it; when that fails (the `.error` file on a full
+   * disk), reports why, keeps the failure for {@link unrecordedFailure} and resolves to the reason.
+   */
+  async #leaveFailure(job: JobRecord, body: ErrorBody, progress = job.progress): Promise<unknown> {
     try {
       await this.#options.kinds[job.kind].leaveFailure(job, body);
+      return undefined;
     } catch (error) {
       this.#options.onError(error);
+      if (this.#unrecorded.size >= MAX_UNRECORDED) this.#unrecorded.delete(this.#unrecorded.keys().next().value ?? '');
+      this.#unrecorded.set(job.cellId, { kind: job.kind, name: job.name, startedAt: job.startedAt, progress, error: body });
+      return error;
     }
   }
 
@@ -243,7 +276,7 @@ export class JobRunner {
       } catch (caught) {
         clearInterval(timer);
         await renewing;
-        await this.#fail(record, controller.signal.aborted ? controller.signal.reason : caught);
+        await this.#fail(record, controller.signal.aborted ? controller.signal.reason : caught, percent);
       }
     })()
       .catch((error: unknown) => this.#options.onError(error))
@@ -254,14 +287,44 @@ export class JobRunner {
     this.#active.set(record.cellId, { record, controller, done });
   }
 
-  async #fail(record: JobRecord, reason: unknown): Promise<void> {
-    if (!isPersoniumError(reason)) this.#options.onError(reason);
+  async #fail(record: JobRecord, reason: unknown, progress: number): Promise<void> {
+    if (!isPersoniumError(reason) || isStorageFault(reason)) this.#options.onError(reason);
     const body = errorBody(reason);
     const cancelled = body.code === 'PR409-SN-0002';
-    await this.#leaveFailure(record, body);
-    const failure = this.#options.kinds[record.kind].storedFailure(body);
-    if (await this.#changed(record.cellId, this.#options.jobs.finish(record.cellId, record.token, failure))) {
-      this.#emit(record, cancelled ? 'cancelled' : body.code === 'PR500-SN-0001' ? 'interrupted' : `failed ${body.code}`);
+    let notRecorded = await this.#leaveFailure(record, body, progress);
+    let ended: boolean;
+    try {
+      const failure = this.#options.kinds[record.kind].storedFailure(body);
+      ended = await this.#changed(record.cellId, this.#options.jobs.finish(record.cellId, record.token, failure));
+    } catch (error) {
+      // The job store could not record the end (itself on a full disk): its lease will expire and the
+      // job be reaped; the event log still gets the real failure.
+      this.#options.onError(error);
+      notRecorded ??= error;
+      ended = true;
+    }
+    if (ended) {
+      this.#emit(record, cancelled ? 'cancelled' : body.code === 'PR500-SN-0001' ? 'interrupted' : failedInfo(body, reason, notRecorded));
     }
   }
+}
+
+/**
+ * `failed {code}`, with the low-level cause of a storage fault for the operator, and why the failure
+ * could not be recorded (where its kind shows it, or in the job store): `failed PR507-SN-0001 (ENOSPC: no space left on device,
+ * write); not recorded: PR507-SN-0001 (…)`.
+ */
+function failedInfo(body: ErrorBody, reason: unknown, notRecorded: unknown): `failed ${string}` {
+  let detail = `${body.code}${describeCause(reason)}`;
+  if (notRecorded !== undefined) {
+    const why = isPersoniumError(notRecorded) ? notRecorded.code : 'PR500-SV-0000';
+    detail += `; not recorded: ${why}${describeCause(notRecorded)}`;
+  }
+  return `failed ${detail}`;
+}
+
+/** ` (cause)` for a storage fault, whose low-level cause the operator needs; `''` otherwise. */
+function describeCause(error: unknown): string {
+  const cause = isStorageFault(error) ? causeText(error) : undefined;
+  return cause === undefined ? '' : ` (${cause})`;
 }

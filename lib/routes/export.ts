@@ -13,7 +13,20 @@ export function exportRoutes(deps: RouteDeps): MethodTable {
       const { cell } = authorised(ctx);
       const { running } = await runner.status(cell.id);
       if (running?.kind !== 'export') {
-        answerStatus(ctx, { status: 'ready' });
+        // An export whose `{Name}.error` could not be written (a full disk) still shows its failure.
+        const failure = runner.unrecordedFailure(cell.id, 'export');
+        answerStatus(
+          ctx,
+          failure === undefined
+            ? { status: 'ready' }
+            : {
+                status: 'export failed',
+                started_at: failure.startedAt,
+                progress: `${failure.progress}%`,
+                exportation_name: failure.name,
+                message: failure.error,
+              },
+        );
         return;
       }
       answerStatus(

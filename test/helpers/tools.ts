@@ -1,5 +1,6 @@
 /**
- * System tools that some tests need (`redis-server`, `java`, `python3`, `zip`, `unzip`, `curl`).
+ * System tools that some tests need (`redis-server`, `java`, `python3`, `zip`, `unzip`, `curl`,
+ * `mount`), and root for the tests that mount a tmpfs.
  *
  * Each is looked up on `PATH` once per test process. A test file wraps ava's `test` with
  * {@link needing}: with every tool present it is ava's `test` itself; without one, each test is
@@ -7,7 +8,9 @@
  * (see `test/run.ts`); under `CI=true` a missing tool fails each such test instead, so CI proves
  * everything.
  */
-import { accessSync, appendFileSync, constants, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { accessSync, appendFileSync, constants, mkdtempSync, rmdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestFn } from 'ava';
 
@@ -19,6 +22,7 @@ export const TOOLS = {
   zip: 'zip',
   unzip: 'unzip',
   curl: 'curl',
+  mount: 'mount',
 } as const;
 
 /** A tool a test may need. */
@@ -69,7 +73,43 @@ const idleHook = Object.assign(() => undefined, { always: () => undefined, skip:
  * `.serial`, and the hooks (`before`, `after`, `beforeEach`, `afterEach`, with `.always`).
  */
 export function needing(test: TestFn, ...tools: Tool[]): TestFn {
-  const reasons = missingReasons(tools);
+  return needingAll(test, missingReasons(tools));
+}
+
+let tmpfsProbe: string[] | undefined;
+
+/**
+ * Why a test that mounts a small tmpfs cannot run here: it needs `mount`, root, and a system that
+ * lets root mount (not so in an unprivileged container). Probed once per test process.
+ */
+export function tmpfsReasons(): string[] {
+  if (tmpfsProbe !== undefined) return tmpfsProbe;
+  const reasons = missingReasons(['mount']);
+  if (process.getuid?.() !== 0) reasons.push('mounting a tmpfs needs root (CI runs as root)');
+  if (reasons.length === 0) {
+    const dir = mkdtempSync(join(tmpdir(), 'kcs-probe-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' });
+      execFileSync('umount', [dir], { stdio: 'ignore' });
+    } catch {
+      reasons.push('mount -t tmpfs is not permitted here (an unprivileged container?)');
+    } finally {
+      rmdirSync(dir);
+    }
+  }
+  tmpfsProbe = reasons;
+  return reasons;
+}
+
+/**
+ * ava's `test` for tests that mount a small tmpfs (a real full or read-only file system): skipped
+ * with the reason when not root or without `mount`, a failure under `CI=true`, like {@link needing}.
+ */
+export function needingTmpfs(test: TestFn): TestFn {
+  return needingAll(test, tmpfsReasons());
+}
+
+function needingAll(test: TestFn, reasons: readonly string[]): TestFn {
   if (reasons.length === 0) return test;
   const reason = reasons.join(', ');
   const inCi = process.env['CI'] === 'true';

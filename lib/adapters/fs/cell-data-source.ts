@@ -16,6 +16,7 @@ import { type FsImportTransaction, beginFsImport } from './import-transaction.js
 import { isJsonObject } from '../../util/json.js';
 import { parseRecord } from './lines.js';
 import { recoverRoot, whenUnlocked } from './swap.js';
+import { withFsFaults } from './fs-faults.js';
 
 /** Options of {@link FsCellDataSource}. */
 export interface FsCellDataSourceOptions {
@@ -132,18 +133,21 @@ export class FsCellDataSource implements CellDataSource {
   /** {@inheritDoc CellDataSource.beginImport} */
   async beginImport(cell: CellInfo, signal: AbortSignal): Promise<FsImportTransaction> {
     signal.throwIfAborted();
-    await this.recover();
-    // Leftovers of an import whose process died since (another instance on this root) go too.
-    await recoverRoot(this.root);
-    await this.#targetRecord(cell);
-    return beginFsImport({
-      root: this.root,
-      cell,
-      signal,
-      checkTarget: async () => {
-        await this.#targetRecord(cell);
-      },
+    const tx = await withFsFaults('cell data', this.root, async () => {
+      await this.recover();
+      // Leftovers of an import whose process died since (another instance on this root) go too.
+      await recoverRoot(this.root);
+      await this.#targetRecord(cell);
+      return beginFsImport({
+        root: this.root,
+        cell,
+        signal,
+        checkTarget: async () => {
+          await this.#targetRecord(cell);
+        },
+      });
     });
+    return faultingTransaction(tx, this.root);
   }
 
   /** The live record of a cell the caller resolved, checking it is still that cell. */
@@ -178,6 +182,24 @@ export class FsCellDataSource implements CellDataSource {
     this.#records.set(name, { key, record: result });
     return result;
   }
+}
+
+/**
+ * The transaction with every failure of the file system as its storage fault of the cell data (a full
+ * disk `PR507-SN-0001`, read-only `PR503-SN-0001`, the root gone `PR503-SN-0002`), for the staging
+ * and the swap alike.
+ */
+function faultingTransaction(tx: FsImportTransaction, root: string): FsImportTransaction {
+  const guard = <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A): Promise<void> =>
+    withFsFaults('cell data', root, () => fn(...args));
+  return {
+    putCellRecord: guard(tx.putCellRecord),
+    putRecords: guard(tx.putRecords),
+    putDav: guard(tx.putDav),
+    flush: guard(tx.flush),
+    commit: guard(tx.commit),
+    rollback: guard(tx.rollback),
+  };
 }
 
 /** How many cell records (and identities) a source keeps parsed. */

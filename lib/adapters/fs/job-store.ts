@@ -33,6 +33,7 @@ import {
   isLive,
   renewJob,
 } from '../../jobs/transitions.js';
+import { withFsFaults } from './fs-faults.js';
 import { withFileLock } from './lock.js';
 import type { FileLockOptions } from './lock.js';
 import {
@@ -139,9 +140,27 @@ export class FsJobStore implements JobStore {
     }
   }
 
+  /**
+   * Runs `fn` under the store lock. A full or read-only disk rejects with its storage fault
+   * (`PR507-SN-0001`, `PR503-SN-0001`); a root removed meanwhile is created again.
+   */
   async #locked<T>(fn: () => Promise<T>): Promise<T> {
-    await this.#init();
-    return withFileLock(this.#lockPath, fn, this.#lockOptions);
+    return withFsFaults('job store', this.root, async () => {
+      await this.#init();
+      return withFileLock(this.#lockPath, fn, this.#lockOptions);
+    });
+  }
+
+  /** Runs a write of `fn`, creating the store's directories again first if they were removed. */
+  async #recreating(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+      await mkdir(this.#cellsDir, { recursive: true });
+      await mkdir(this.#activeDir, { recursive: true });
+      await fn();
+    }
   }
 
   #cellPath(key: string): string {
@@ -169,8 +188,9 @@ export class FsJobStore implements JobStore {
   async #write(cellId: string, previous: CellJobState, state: CellJobState): Promise<void> {
     const key = fileKey(cellId);
     const marker = join(this.#activeDir, key);
-    if (state.running !== undefined && previous.running === undefined) {
-      await writeFile(marker, '');
+    const marking = state.running !== undefined && previous.running === undefined;
+    if (marking) {
+      await this.#recreating(() => writeFile(marker, ''));
       await syncDir(this.#activeDir);
     }
     if (isEmptyState(state)) {
@@ -178,7 +198,13 @@ export class FsJobStore implements JobStore {
       await syncDir(this.#cellsDir);
     } else {
       const file: CellFile = { cellId, ...state };
-      await writeFileAtomic(this.#cellPath(key), JSON.stringify(file), TEMP_PREFIX);
+      try {
+        await this.#recreating(() => writeFileAtomic(this.#cellPath(key), JSON.stringify(file), TEMP_PREFIX));
+      } catch (error) {
+        // Not written (a full disk): the cell holds no job, so the new marker goes too.
+        if (marking) await removeFile(marker).catch(() => undefined);
+        throw error;
+      }
     }
     if (state.running === undefined) await removeFile(marker);
   }

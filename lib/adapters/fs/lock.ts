@@ -5,11 +5,12 @@
  * the lock is a directory created with `mkdir`, which is atomic on every local file system: whoever
  * creates it holds the lock, the others poll until it is removed. A holder refreshes the directory's
  * mtime while it holds the lock, so a lock whose mtime is older than `staleMs` belongs to a process
- * that died and is broken. The holder marks the directory with an `owner-<random>` file and releases
- * it only while that file is still there, so a holder whose lock was broken (it stalled for longer
- * than `staleMs`) never removes the lock of the next holder. Breaking is itself serialised by a second directory (`<path>.break`) and
- * the staleness is re-checked under it, so two processes that both saw one stale lock cannot remove a
- * lock that a third process has just taken.
+ * that died and is broken. The holder marks the directory with an `owner-<pid>-<random>` file (empty,
+ * so that a lock can be taken on a full disk) and releases it only while that file is still there, so
+ * a holder whose lock was broken (it stalled for longer than `staleMs`) never removes the lock of the
+ * next holder. Breaking is itself serialised by a second directory (`<path>.break`) and the staleness
+ * is re-checked under it, so two processes that both saw one stale lock cannot remove a lock that a
+ * third process has just taken.
  */
 import { mkdir, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -105,14 +106,19 @@ async function acquire(path: string, staleMs: number, timeoutMs: number): Promis
       delay = Math.min(delay * 2, 50);
       continue;
     }
-    const owner = join(path, `owner-${randomId()}`);
+    // Empty (the pid is in its name): deleting files must stay possible on a full disk.
+    const owner = join(path, `owner-${process.pid}-${randomId()}`);
     try {
-      await writeFile(owner, `${process.pid}\n`, { flag: 'wx' });
+      await writeFile(owner, '', { flag: 'wx' });
       return owner;
     } catch (error) {
       // Broken by someone who judged it stale between our mkdir and now: cannot happen with a fresh
       // mtime, but retrying is the safe answer.
-      if (errorCode(error) !== 'ENOENT') throw error;
+      if (errorCode(error) !== 'ENOENT') {
+        // Not left behind ownerless, or every later holder would wait for it to go stale.
+        await removeDir(path).catch(() => undefined);
+        throw error;
+      }
     }
   }
 }

@@ -48,6 +48,7 @@ import { rangeNotSatisfiable } from '../../webdav/ranges.js';
 import { type FileLockOptions, withFileLock } from './lock.js';
 import { LIST_CONCURRENCY, LOCK_PREFIX, META_SUFFIX, UPLOAD_TEMP_PREFIX, dataFileName, readMeta, toInfo } from './snapshot-layout.js';
 import { sweepSnapshots } from './snapshot-sweep.js';
+import { withFsFaults } from './fs-faults.js';
 import type { UploadTarget } from './snapshot-commit.js';
 import { FsUpload } from './snapshot-upload.js';
 import { errorCode, fileKey, inFlightTemps, randomId, removeFile, syncDir } from './store-files.js';
@@ -165,14 +166,17 @@ export class FsSnapshotStore implements SnapshotStore {
     if (typeof maxBytes !== 'number' || !(maxBytes >= 0)) {
       throw new TypeError(`FsSnapshotStore: maxBytes must be a non-negative number, got ${String(maxBytes)}`);
     }
-    await mkdir(dir, { recursive: true });
     const key = fileKey(name);
     const id = randomId();
     const temp = join(dir, `${UPLOAD_TEMP_PREFIX}${id}`);
     inFlightTemps.add(temp);
     let handle: FileHandle;
     try {
-      handle = await open(temp, 'wx');
+      // A missing root or cell directory is created again.
+      handle = await withFsFaults('snapshot area', dir, async () => {
+        await mkdir(dir, { recursive: true });
+        return open(temp, 'wx');
+      });
     } catch (error) {
       inFlightTemps.delete(temp);
       throw error;
@@ -195,6 +199,10 @@ export class FsSnapshotStore implements SnapshotStore {
     const key = fileKey(name);
     // Cheap exit without creating anything (the lock would create the cell's directory).
     if ((await readMeta(dir, key)) === undefined) return false;
+    return withFsFaults('snapshot area', dir, () => this.#deleteLocked(dir, key, conditions));
+  }
+
+  #deleteLocked(dir: string, key: string, conditions: WriteConditions): Promise<boolean> {
     return withFileLock(
       join(dir, `${LOCK_PREFIX}${key}`),
       async () => {

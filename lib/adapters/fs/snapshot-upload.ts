@@ -7,7 +7,9 @@ import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PersoniumError } from '../../errors.js';
+import { classifyStorageError } from '../../storage-faults.js';
 import type { SnapshotInfo, SnapshotUpload, WriteConditions } from '../../types.js';
+import { fsFault } from './fs-faults.js';
 import { type UploadTarget, commitUpload } from './snapshot-commit.js';
 import { inFlightTemps, removeFile } from './store-files.js';
 
@@ -18,6 +20,12 @@ async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
     const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
     offset += bytesWritten;
   }
+}
+
+/** A write or flush failure as the stream's error: a full or read-only disk as its storage fault. */
+function asStreamError(error: unknown): Error {
+  const classified = classifyStorageError(error, 'snapshot area');
+  return classified instanceof Error ? classified : new Error(String(classified));
 }
 
 /**
@@ -55,14 +63,14 @@ class UploadStream extends Writable {
       return;
     }
     this.#bytes += chunk.length;
-    writeAll(this.#handle, chunk).then(() => callback(), callback);
+    writeAll(this.#handle, chunk).then(() => callback(), (error: unknown) => callback(asStreamError(error)));
   }
 
   override _final(callback: (error?: Error | null) => void): void {
     this.#handle
       .sync()
       .then(() => this.#close())
-      .then(() => callback(), callback);
+      .then(() => callback(), (error: unknown) => callback(asStreamError(error)));
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -137,8 +145,10 @@ export class FsUpload implements SnapshotUpload {
       this.#state = 'committed';
       return result;
     } catch (error) {
+      // Judged before the discard: the upload's bytes gone means its directory was removed under it.
+      const fault = await fsFault(error, 'snapshot area', this.#bytesAt ?? this.#target.dir);
       await this.#discard();
-      throw error;
+      throw fault;
     }
   }
 

@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { type ErrorBody, PersoniumError } from '../../errors.js';
 import type { CellJobState, ClaimOptions, ClaimResult, JobKind, JobRecord, JobRequest, JobStore } from '../../types.js';
+import { type FaultRule, storageFault } from '../../storage-faults.js';
 import { type EndWhen, assertClaimOptions, assertLeaseMs, runningPercent } from '../../jobs/transitions.js';
 import { type RedisClientLike, isRedisClientLike, runScript } from './client.js';
 import { parseClaim, parseCount, parseOptionalJob, parseState } from './replies.js';
@@ -50,6 +51,13 @@ export interface RedisJobStoreOptions {
   readonly commandTimeoutMs?: number;
 }
 
+/**
+ * The storage faults of Redis: its `OOM command not allowed when used memory > 'maxmemory'` answer
+ * (a script is refused at its first write, so nothing was changed) is `'out-of-memory'`.
+ */
+export const redisFaultKind: FaultRule = (error) =>
+  error instanceof Error && error.message.startsWith('OOM ') ? 'out-of-memory' : undefined;
+
 /** The script argument meaning "no global limit". */
 const NO_LIMIT = '-1';
 
@@ -65,7 +73,8 @@ const NO_LIMIT = '-1';
  * - **Scripts**: run by `EVALSHA`; on `NOSCRIPT` (a restarted or failed-over server) by `EVAL`, which
  *   caches them again. Nothing is cached on this side but the SHA-1s.
  * - **Unavailable Redis**: any client error, error reply or a call without an answer within
- *   `commandTimeoutMs` rejects with `PersoniumError('PR503-SV-0003')` (cause attached), which the
+ *   `commandTimeoutMs` rejects with `PersoniumError('PR503-SV-0003')` (cause attached), a Redis
+ *   out of memory (`maxmemory` reached, `OOM command not allowed`) with `PR503-SN-0003`, which the
  *   router answers as 503; the job runner treats a failed renewal as unknown and tries again. A call
  *   still in the client's offline queue at its deadline is dropped, never sent after a reconnect.
  *   When the client reconnects, everything works again.
@@ -110,6 +119,7 @@ export class RedisJobStore implements JobStore {
     try {
       return await runScript(this.#client, script, keys, args, this.#timeoutMs);
     } catch (cause) {
+      if (redisFaultKind(cause) === 'out-of-memory') throw storageFault('out-of-memory', 'job store', cause);
       throw new PersoniumError('PR503-SV-0003', [], { cause });
     }
   }

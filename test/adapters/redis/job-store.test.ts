@@ -328,3 +328,31 @@ async function waitUntilAnswering(store: JobStore): Promise<void> {
     }
   }
 }
+
+test("redis: out of memory (maxmemory reached) rejects with PR503-SN-0003, changes nothing, and works once memory is back", async (t) => {
+  // A server of its own: the shared one must never be out of memory for the other tests.
+  const client = await redisClient(t, (await redisServer(t)).url);
+  const prefix = uniquePrefix();
+  const store = new RedisJobStore({ client, prefix });
+  const job = await claimed(t, store, request('c1', 'import'));
+  const before = await keysUnder(client, prefix);
+  const maxmemory = (await client.configGet('maxmemory'))['maxmemory'] ?? '0';
+  await client.configSet('maxmemory', '1');
+  // Redis refuses a script at its first write that needs memory: the renewal and the cancel (a claim
+  // or an end deletes first, and Redis then lets the whole script run).
+  for (const [what, call] of [
+    ['renew', (): Promise<unknown> => store.renew('c1', job.token, 50, 60_000)],
+    ['cancel', (): Promise<unknown> => store.requestCancel('c1', 'import')],
+  ] as const) {
+    const error = await t.throwsAsync(unlessHung(call(), what), { instanceOf: PersoniumError }, what);
+    t.is(error?.code, 'PR503-SN-0003', what);
+    t.is(error?.status, 503, what);
+    t.is(error?.message, 'The [job store] is out of memory.', what);
+    t.regex(String((error?.cause as Error | undefined)?.message), /^OOM command not allowed/, `${what}: the cause is kept`);
+  }
+  t.deepEqual(await keysUnder(client, prefix), before, 'nothing was written');
+  t.deepEqual((await store.get('c1')).running, job, 'reading still works');
+  await client.configSet('maxmemory', maxmemory);
+  t.like(await store.renew('c1', job.token, 50, 60_000), { progress: 50 });
+  t.like(await store.requestCancel('c1', 'import'), { cancelRequested: true });
+});
