@@ -1,0 +1,28 @@
+/**
+ * Mutation fuzzing of the import, the slow set: 2,000 mutated archives (1,400 from the archives
+ * written in JavaScript and Java, 600 from Info-ZIP's and Python's), each imported through the real
+ * HTTP routes of one host (see import-harness.ts for the invariants). Each run takes a fresh seed and
+ * logs it; `KCS_FUZZ_SEED` (and `KCS_FUZZ_PATH`) replay one (docs/fuzzing.md).
+ */
+import test from 'ava';
+import { needing } from '../helpers/tools.js';
+import { tempDir } from '../helpers/tmp.js';
+import { buildSeeds, startFuzzHost } from './import-harness.js';
+import { freshSeed, runFuzz } from './run-fuzz.js';
+import { planArbitrary } from './zip-mutations.js';
+
+const FILE = 'test/fuzz/import.slow.test.ts';
+
+test('1,400 mutated archives written by our writer, the JS crafter, Java and yazl (ZIP64)', async (t) => {
+  const seeds = await buildSeeds(await tempDir(t), 'js');
+  const host = await startFuzzHost(t);
+  const outcomes = await runFuzz(t, planArbitrary(seeds.length), (plan) => host.runCase(plan, seeds), { seed: freshSeed(), numRuns: 1400, file: FILE });
+  t.true(outcomes.size > 8, `only ${outcomes.size} distinct outcomes`);
+});
+
+needing(test, 'zip', 'python3')('600 mutated archives written by Info-ZIP and Python', async (t) => {
+  const seeds = await buildSeeds(await tempDir(t), 'tools');
+  const host = await startFuzzHost(t);
+  const outcomes = await runFuzz(t, planArbitrary(seeds.length), (plan) => host.runCase(plan, seeds), { seed: freshSeed(), numRuns: 600, file: FILE });
+  t.true(outcomes.size > 5, `only ${outcomes.size} distinct outcomes`);
+});

@@ -1,0 +1,58 @@
+/**
+ * Running a seeded fuzz property and reporting it: the seed comes from `KCS_FUZZ_SEED` when set (and
+ * the replay path from `KCS_FUZZ_PATH`), else from the caller; the seed, the number of runs and the
+ * outcomes seen are logged, and a failure names the seed, the path and the command that replays it.
+ */
+import type { ExecutionContext } from 'ava';
+import fc from 'fast-check';
+
+/** How a fuzz property is run. */
+export interface FuzzRun {
+  /** The seed when `KCS_FUZZ_SEED` is not set: a fixed one for `npm test`, a fresh one for the slow set. */
+  readonly seed: number;
+  /** How many cases. */
+  readonly numRuns: number;
+  /** The test file, for the replay command. */
+  readonly file: string;
+}
+
+/** The seed and path to use: the environment's, else `fallback`. */
+export function fuzzSeed(fallback: number): { seed: number; path?: string } {
+  const fromEnv = process.env['KCS_FUZZ_SEED'];
+  const path = process.env['KCS_FUZZ_PATH'];
+  return { seed: fromEnv === undefined || fromEnv === '' ? fallback : Number(fromEnv), ...(path ? { path } : {}) };
+}
+
+/** A fresh seed for runs that explore (the slow set). */
+export function freshSeed(): number {
+  return (Date.now() ^ (process.pid << 8)) | 0;
+}
+
+/**
+ * Runs `property` (its result: an outcome label) `numRuns` times; logs the seed and how often each
+ * outcome was seen; returns the outcome counts. A failure throws fast-check's report (seed, path,
+ * counterexample) with the replay command.
+ */
+export async function runFuzz<T>(
+  t: ExecutionContext,
+  arbitrary: fc.Arbitrary<T>,
+  property: (value: T) => Promise<string>,
+  options: FuzzRun,
+): Promise<Map<string, number>> {
+  const { seed, path } = fuzzSeed(options.seed);
+  const outcomes = new Map<string, number>();
+  t.log(`fuzz seed ${seed}${path === undefined ? '' : ` path ${path}`}, ${options.numRuns} runs`);
+  const result = await fc.check(
+    fc.asyncProperty(arbitrary, async (value) => {
+      const outcome = await property(value);
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }),
+    { seed, numRuns: options.numRuns, ...(path === undefined ? {} : { path }), endOnFailure: false },
+  );
+  if (result.failed) {
+    const replay = `KCS_FUZZ_SEED=${result.seed} KCS_FUZZ_PATH=${result.counterexamplePath ?? ''} npx ava ${options.file}`;
+    throw new Error(`${fc.defaultReportMessage(result) ?? 'failed'}\nReplay with: ${replay}`);
+  }
+  t.log(`${result.numRuns} runs, ${outcomes.size} distinct outcomes: ${[...outcomes].sort((a, b) => b[1] - a[1]).map(([o, n]) => `${o} ×${n}`).join('; ')}`);
+  return outcomes;
+}
