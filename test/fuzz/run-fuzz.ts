@@ -56,3 +56,15 @@ export async function runFuzz<T>(
   t.log(`${result.numRuns} runs, ${outcomes.size} distinct outcomes: ${[...outcomes].sort((a, b) => b[1] - a[1]).map(([o, n]) => `${o} ×${n}`).join('; ')}`);
   return outcomes;
 }
+
+/** A seeded generator of numbers in [0, 1) (mulberry32), for tests that draw moments rather than values. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let x = state;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
