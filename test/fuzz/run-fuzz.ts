@@ -23,6 +23,15 @@ export function fuzzSeed(fallback: number): { seed: number; path?: string } {
   return { seed: fromEnv === undefined || fromEnv === '' ? fallback : Number(fromEnv), ...(path ? { path } : {}) };
 }
 
+/**
+ * Checks that a run saw at least `min` distinct outcomes (a fuzzer stuck on one outcome explores
+ * nothing); a replay of one case (`KCS_FUZZ_PATH`) sees one, and is not held to it.
+ */
+export function assertVariety(t: ExecutionContext, outcomes: ReadonlyMap<string, number>, min: number): void {
+  if (fuzzSeed(0).path !== undefined) return;
+  t.true(outcomes.size >= min, `only ${outcomes.size} distinct outcomes`);
+}
+
 /** A fresh seed for runs that explore (the slow set). */
 export function freshSeed(): number {
   return (Date.now() ^ (process.pid << 8)) | 0;
@@ -50,8 +59,10 @@ export async function runFuzz<T>(
     { seed, numRuns: options.numRuns, ...(path === undefined ? {} : { path }), endOnFailure: false },
   );
   if (result.failed) {
-    const replay = `KCS_FUZZ_SEED=${result.seed} KCS_FUZZ_PATH=${result.counterexamplePath ?? ''} npx ava ${options.file}`;
-    throw new Error(`${fc.defaultReportMessage(result) ?? 'failed'}\nReplay with: ${replay}`);
+    const config = options.file.endsWith('.slow.test.ts') ? '--config ava.slow.config.js ' : '';
+    const replay = `KCS_FUZZ_SEED=${result.seed} KCS_FUZZ_PATH=${result.counterexamplePath ?? ''} npx ava ${config}${options.file}`;
+    const error = result.errorInstance instanceof Error ? result.errorInstance.message : String(result.errorInstance);
+    throw new Error(`${fc.defaultReportMessage(result) ?? 'failed'}\nError: ${error}\nReplay with: ${replay}`);
   }
   t.log(`${result.numRuns} runs, ${outcomes.size} distinct outcomes: ${[...outcomes].sort((a, b) => b[1] - a[1]).map(([o, n]) => `${o} ×${n}`).join('; ')}`);
   return outcomes;
