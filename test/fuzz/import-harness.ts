@@ -9,7 +9,8 @@
  *   entry the import ignores and never decompresses is bad: then verifySnapshot refuses it with that
  *   entry's code);
  * - unless `ready`, the target cell byte-identical to before (every file, name and content);
- * - nothing written outside the data root, no staging or swap leftover, no unhandled rejection;
+ * - nothing written outside the data root, no staging or swap leftover, no unhandled rejection, no
+ *   unexpected error reported to the router's `onError`;
  * - the host still answers a status GET.
  *
  * After a `ready` the cell is restored from a pristine copy, so every case starts from the same cell.
@@ -168,7 +169,8 @@ export async function startFuzzHost(t: ExecutionContext): Promise<FuzzHost> {
   t.teardown(() => {
     process.off('unhandledRejection', onRejection);
   });
-  const server = await startServer(t, 'root', { dataDir });
+  const failures: unknown[] = [];
+  const server = await startServer(t, 'root', { dataDir, options: { onError: (error) => failures.push(error) } });
   const file = join(work, 'fuzz.zip');
 
   async function status(): Promise<{ status: string; message?: { code: string } }> {
@@ -224,6 +226,7 @@ export async function startFuzzHost(t: ExecutionContext): Promise<FuzzHost> {
     } catch (error) {
       // Leave the next case (a shrinking step) the same starting point.
       rejections.length = 0;
+      failures.length = 0;
       await rm(cellDir, { recursive: true, force: true });
       await cp(pristine, cellDir, { recursive: true });
       throw error;
@@ -276,6 +279,7 @@ export async function startFuzzHost(t: ExecutionContext): Promise<FuzzHost> {
     const cellsNow = (await readdir(join(dataDir, 'cells'))).sort().join(',');
     if (cellsNow !== 'alice,bob') throw new Error(`cells root holds ${cellsNow}`);
     if (rejections.length > 0) throw new Error(`unhandled rejection: ${String(rejections[0])}`);
+    if (failures.length > 0) throw new Error(`the router reported an unexpected error: ${String(failures[0])}`);
     return outcome;
   }
 
