@@ -60,7 +60,8 @@ export async function runFuzz<T>(
   );
   if (result.failed) {
     const config = options.file.endsWith('.slow.test.ts') ? '--config ava.slow.config.js ' : '';
-    const replay = `KCS_FUZZ_SEED=${result.seed} KCS_FUZZ_PATH=${result.counterexamplePath ?? ''} npx ava ${config}${options.file}`;
+    const match = `--match '${t.title.replaceAll("'", "'\\''")}'`;
+    const replay = `KCS_FUZZ_SEED=${result.seed} KCS_FUZZ_PATH=${result.counterexamplePath ?? ''} npx ava ${config}${options.file} ${match}`;
     const error = result.errorInstance instanceof Error ? result.errorInstance.message : String(result.errorInstance);
     throw new Error(`${fc.defaultReportMessage(result) ?? 'failed'}\nError: ${error}\nReplay with: ${replay}`);
   }
