@@ -16,13 +16,13 @@
  * After a `ready` the cell is restored from a pristine copy, so every case starts from the same cell.
  */
 import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
-import yazl from 'yazl';
-import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import yazl from 'yazl';
 import { writeBaseSnapshot } from '../../fixtures/hostile/generate.js';
 import { FsCellDataSource } from '../../lib/adapters/fs/cell-data-source.js';
 import { fileSource } from '../../lib/snapshot/source.js';
@@ -31,14 +31,13 @@ import { ROOT_TOKEN } from '../helpers/auth.js';
 import { digestOf, leftovers } from '../helpers/cell-digest.js';
 import { FIXTURE_CELLS, startServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
-import { run } from '../snapshot/zip-tools.js';
-import { writeToFile } from '../snapshot/zip-tools.js';
+import { run, writeToFile } from '../snapshot/zip-tools.js';
 import { type DavRead, type SnapshotRead, codeOf, extractZip, hashStream } from '../fixtures/snapshot-read.js';
 import { ODATA_TYPES } from '../../lib/snapshot/format.js';
 import { openSnapshot } from '../../lib/snapshot/reader.js';
 import type { ODataRecord, ODataType } from '../../lib/types.js';
-import { applyPlan, type Plan, type Seed, type SeedEntry } from './zip-mutations.js';
 import yauzl from 'yauzl';
+import { applyPlan, type Plan, type Seed, type SeedEntry } from './zip-mutations.js';
 
 const auth = { authorization: `Bearer ${ROOT_TOKEN}` };
 const JAVA_DIR = new URL('../../fixtures/java/', import.meta.url).pathname;
