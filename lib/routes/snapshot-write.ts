@@ -50,9 +50,12 @@ function sentContentType(ctx: Context): string {
   return value === undefined || value === '' ? DEFAULT_CONTENT_TYPE : value;
 }
 
-/** Whether the client went away before its body was complete. */
+/**
+ * Whether the client went away: before its body was complete, or after it, its connection closed
+ * (Node closes it, for one, when bytes past the declared `Content-Length` are not HTTP).
+ */
 function clientGone(ctx: Context): boolean {
-  return !ctx.req.complete && (ctx.req.destroyed || ctx.req.socket.destroyed);
+  return ctx.req.socket.destroyed || (!ctx.req.complete && ctx.req.destroyed);
 }
 
 /** The PUT handler. */

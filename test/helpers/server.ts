@@ -62,6 +62,11 @@ export async function startServer(t: ExecutionContext, mode: MountMode, setup: S
     ...setup.options,
   });
   const app = new Koa();
+  app.on('error', (error: NodeJS.ErrnoException) => {
+    // A client that breaks HTTP or goes away after its answer (the request fuzzing does both) is no
+    // server failure; anything else is reported as Koa would.
+    if (!/^HPE_|^ECONNRESET$|^EPIPE$/.test(error.code ?? '')) console.error(error);
+  });
   app.use(router.middleware());
   app.use(async (ctx, next) => {
     if (ctx.path === '/api/hello' || ctx.path === '/alice/hello') ctx.body = { host: 'route' };

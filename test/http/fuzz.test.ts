@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import { ROOT_TOKEN } from '../helpers/auth.js';
 import { send } from '../helpers/http.js';
 import { startServer } from '../helpers/server.js';
+import { fuzzRequests } from './request-fuzz-host.js';
+import { assertVariety } from '../fuzz/run-fuzz.js';
 
 const SPECIFIED = new Set([200, 201, 202, 204, 206, 207, 304, 400, 401, 403, 404, 405, 409, 412, 413, 416, 501, 503]);
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'REPORT', 'PATCH', 'MOVE', 'COPY'];
@@ -41,4 +43,9 @@ test('random methods, paths and headers only ever get specified statuses, never 
     { numRuns: 300 },
   );
   t.pass('every response was specified');
+});
+
+test('random requests with bodies (PUT framing, PROPFIND XML, JSON, overrides, codings): never a 500, never a hang, the version header on every answer', async (t) => {
+  const outcomes = await fuzzRequests(t, { seed: 16, numRuns: 200, file: 'test/http/fuzz.test.ts' });
+  assertVariety(t, outcomes, 11);
 });

@@ -13,6 +13,7 @@ import { ROOT_TOKEN } from '../helpers/auth.js';
 import { wrapCells } from '../helpers/cells.js';
 import { MOUNT_MODES, type TestServer, startServer } from '../helpers/server.js';
 import { HANG_MS, waitFor } from '../helpers/wait.js';
+import { sendRaw } from '../http/request-fuzz.js';
 
 const auth = { authorization: `Bearer ${ROOT_TOKEN}` };
 
@@ -250,4 +251,23 @@ test('an upload whose body ends after an export started on the cell → 409 PR40
   t.is((await get(server, 'late.zip')).status, 404);
   t.deepEqual((await storeDir(server)).temps, []);
   t.is((await server.request('DELETE', 'alice', '__export', { headers: auth })).status, 202);
+});
+
+test('a complete body followed by bytes that are not HTTP: Node closes the connection, and that is no server failure', async (t) => {
+  // Found by the request fuzzing: the PUT's body was complete when Node's parser refused the bytes
+  // after it and closed the connection; the upload failed with `aborted` and was reported to onError
+  // as an unexpected error (answered 500, to nobody).
+  const failures: unknown[] = [];
+  const server = await startServer(t, 'root', { options: { onError: (error) => failures.push(error) } });
+  const port = Number(new URL(server.origin).port);
+  for (const halfClose of [false, true]) {
+    const head = `PUT /alice/__snapshot/tail.zip HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ROOT_TOKEN}\r\nContent-Length: 5`;
+    const res = await sendRaw(port, { kind: 'put', head, body: Buffer.from('hellox'), halfClose }, HANG_MS);
+    t.is(res.status, 400, "Node's own answer to the bytes after the body");
+    const after = await get(server, 'tail.zip');
+    t.true(after.status === 404 || (after.status === 200 && after.text === 'hello'), `the name holds nothing or the complete body (${after.status})`);
+  }
+  t.is((await put(server, 'probe.zip', 'x')).status, 201);
+  t.deepEqual(failures, []);
+  t.deepEqual((await storeDir(server)).temps, []);
 });

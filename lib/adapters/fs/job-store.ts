@@ -5,8 +5,9 @@
  * Layout under `root`:
  *
  * - `cells/<K>.json`: the whole state of one cell (`{cellId, running?, importFailure?}`), `K` being
- *   `fileKey(cellId)`; replaced atomically (temp `cells/.tmp-*`, fsync, rename), removed when empty.
- *   Temp files a crash left behind are removed when a store instance first touches the root.
+ *   `fileKey(cellId)`; replaced atomically (temp `cells/.tmp-p<pid>-*`, fsync, rename), removed when
+ *   empty. Temp files a crash left behind are removed when a store instance first touches the root:
+ *   at once when the process named in them is gone, else once they are ten minutes old.
  * - `active/<K>`: an empty marker for every cell that may hold a job, so that counting live jobs
  *   reads only those cells. It is created before a claim writes the cell's state and removed after a
  *   finish or reap did, so the markers always cover every held cell (a stale marker, left by a crash,
@@ -48,8 +49,25 @@ import {
 
 /** Prefix of the temp files of cell states being written. */
 const TEMP_PREFIX = '.tmp-';
-/** Temp files older than this, found when a store starts, were left by a crash and are removed. */
+/** This process's temp files: `.tmp-p<pid>-<random>`, so that a store starting later knows whose they were. */
+const OWN_TEMP_PREFIX = `${TEMP_PREFIX}p${process.pid}-`;
+/**
+ * Temp files older than this, found when a store starts, were left by a crash and are removed; so
+ * are younger ones named for a process that no longer runs (this machine's processes share a root).
+ */
 const ABANDONED_TEMP_MS = 10 * 60_000;
+
+/** Whether a temp file's name says it was written by a process that no longer runs. */
+function writerIsGone(entry: string): boolean {
+  const pid = /^\.tmp-p(\d{1,10})-/.exec(entry)?.[1];
+  if (pid === undefined || Number(pid) === process.pid) return pid !== undefined;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (error) {
+    return errorCode(error) === 'ESRCH';
+  }
+}
 
 /** Options of {@link FsJobStore}. */
 export interface FsJobStoreOptions {
@@ -133,7 +151,7 @@ export class FsJobStore implements JobStore {
       const path = join(this.#cellsDir, entry);
       if (!entry.startsWith(TEMP_PREFIX) || inFlightTemps.has(path)) continue;
       try {
-        if ((await stat(path)).mtimeMs < cutoff) await removeFile(path);
+        if (writerIsGone(entry) || (await stat(path)).mtimeMs < cutoff) await removeFile(path);
       } catch (error) {
         if (errorCode(error) !== 'ENOENT') throw error;
       }
@@ -199,7 +217,7 @@ export class FsJobStore implements JobStore {
     } else {
       const file: CellFile = { cellId, ...state };
       try {
-        await this.#recreating(() => writeFileAtomic(this.#cellPath(key), JSON.stringify(file), TEMP_PREFIX));
+        await this.#recreating(() => writeFileAtomic(this.#cellPath(key), JSON.stringify(file), OWN_TEMP_PREFIX));
       } catch (error) {
         // Not written (a full disk): the cell holds no job, so the new marker goes too.
         if (marking) await removeFile(marker).catch(() => undefined);

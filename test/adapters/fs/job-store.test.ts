@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -174,4 +175,20 @@ test('fs: temp files a crash left behind are removed when a store first uses the
   t.false(left.includes('.tmp-0123456789abcdef0123456789abcdef'));
   t.true(left.includes('.tmp-fedcba9876543210fedcba9876543210'), 'maybe another process is writing it');
   t.deepEqual(await store.get('c').then((s) => s.running?.cellId), 'c');
+});
+
+test('fs: a young temp file of a process that is gone is removed at once; one of a live process is kept', async (t) => {
+  const root = await tempDir(t, 'kcs-jobs-');
+  await mkdir(join(root, 'cells'), { recursive: true });
+  const child = spawn(process.execPath, ['-e', '']);
+  await once(child, 'exit');
+  const dead = `.tmp-p${child.pid}-0123456789abcdef0123456789abcdef`;
+  const live = `.tmp-p${process.ppid}-fedcba9876543210fedcba9876543210`;
+  await writeFile(join(root, 'cells', dead), '{"half":');
+  await writeFile(join(root, 'cells', live), '{"half":');
+  const store = new FsJobStore({ root });
+  await claimed(t, store, request('c'));
+  const left = await readdir(join(root, 'cells'));
+  t.false(left.includes(dead), 'its writer was killed');
+  t.true(left.includes(live), 'its writer may still be writing it');
 });
