@@ -86,18 +86,22 @@ export async function download(client: CellClient, path: string, file: string, o
         } else {
           throw await client.failure(response, `GET ${client.resource(path)}`);
         }
-        for await (const chunk of response.body ?? []) {
-          await handle.write(chunk, 0, chunk.length, received);
-          hash.update(chunk);
-          received += chunk.length;
-          options.onBytes(received);
+        try {
+          for await (const chunk of response.body ?? []) {
+            await handle.write(chunk, 0, chunk.length, received);
+            hash.update(chunk);
+            received += chunk.length;
+            options.onBytes(received);
+          }
+        } catch (error) {
+          if (options.signal.aborted) throw options.signal.reason;
+          throw Object.assign(new Error(`the connection dropped after ${received} bytes`, { cause: error }), { retryable: true });
         }
         if (total === undefined || received === total) break;
         throw Object.assign(new Error(`the connection ended after ${received} of ${total} bytes`), { retryable: true });
       } catch (error) {
         if (options.signal.aborted) throw options.signal.reason;
-        const retryable = (error as { retryable?: boolean }).retryable === true || error instanceof TypeError;
-        if (!retryable) throw error;
+        if ((error as { retryable?: boolean }).retryable !== true) throw error;
         failures = received > before ? 1 : failures + 1;
         if (failures > maxRetries) throw new Error(`download of ${client.resource(path)} failed ${failures} times in a row: ${describe(error)}`);
         const wait = Math.min(8000, (options.backoffMs ?? 500) * 2 ** (failures - 1));

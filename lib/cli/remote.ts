@@ -4,6 +4,7 @@
  * to do. It relies only on Personium's wire format, so it works against a Personium unit too.
  * Credentials never appear in a message.
  */
+import { send } from './http.js';
 import { UsageError } from './usage.js';
 
 /** How the command authenticates. */
@@ -98,14 +99,7 @@ export class CellClient {
       headers['cookie'] = `p_cookie=${credentials.cookie}`;
     }
     try {
-      return await fetch(url, {
-        method,
-        headers,
-        body: init.body,
-        signal: init.signal,
-        redirect: 'manual',
-        ...(init.body instanceof ReadableStream ? { duplex: 'half' } : {}),
-      } as globalThis.RequestInit);
+      return await send(url, { method, headers, body: init.body, signal: init.signal });
     } catch (error) {
       if (init.signal?.aborted === true) throw init.signal.reason;
       throw unreachable(this.url, error);
@@ -164,12 +158,12 @@ function hintFor(response: Response, code: string | undefined, credentials: Cred
 
 /** The error for a server that cannot be reached, with its cause in plain words. */
 function unreachable(url: URL, error: unknown): Error {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  const code = cause?.code ?? '';
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause ?? (error as { code?: string; message?: string });
+  const code = cause.code ?? '';
   const why =
     code === 'ECONNREFUSED' ? 'connection refused: is the server running, on that port?'
     : code === 'ENOTFOUND' ? `unknown host ${url.hostname}`
     : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' ? 'the connection was reset'
-    : cause?.message ?? (error instanceof Error ? error.message : String(error));
+    : cause.message ?? String(error);
   return Object.assign(new Error(`cannot reach ${url.origin}: ${why}`), { retryable: true });
 }
