@@ -29,7 +29,12 @@ async function jobStore(): Promise<JobStore> {
   return new RedisJobStore({ client, prefix: process.env['REDIS_PREFIX'] ?? 'kcs:' });
 }
 
+/** The failures injected on purpose are expected: they are not logged. */
+const injected = new Set(['the disk went away', 'the database went away']);
 const router = createCellSnapshotRouter({
+  onError: (error: unknown) => {
+    if (!(error instanceof Error && injected.has(error.message))) console.error('koa-cell-snapshot:', error);
+  },
   cellUrl: 'path',
   cells: wrapCells(new FsCellDataSource({ root: join(dataDir, 'cells') }), {
     delayMs: env('DELAY_MS', 0),
