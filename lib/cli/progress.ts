@@ -56,26 +56,42 @@ function amount(options: ProgressOptions, value: number): string {
   return options.unit === 'bytes' ? `${formatBytes(value)} of ${formatBytes(options.total)}` : '';
 }
 
+/** `12s elapsed` and, between the ends, `ETA 5s` at the pace so far. */
+function timing(started: number, done: number, total: number): { elapsed: string; eta: string } {
+  const seconds = (Date.now() - started) / 1000;
+  const fraction = total <= 0 ? 1 : Math.min(1, done / total);
+  const eta = fraction > 0 && fraction < 1 ? formatSeconds((seconds * (1 - fraction)) / fraction) : fraction >= 1 ? '0s' : '?';
+  return { elapsed: formatSeconds(seconds), eta };
+}
+
 function liveBar(options: ProgressOptions, stream: NodeJS.WriteStream): Progress {
   const bytes = options.unit === 'bytes';
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: `${options.label} [{bar}] {percentage}%${bytes ? ' {amount}' : ''} | {duration_formatted} elapsed | ETA {eta_formatted}`,
+      format: `${options.label} [{bar}] {percentage}%${bytes ? ' {amount}' : ''} | {took} elapsed | ETA {left}`,
       hideCursor: true,
-      etaBuffer: 20,
       fps: 10,
       barsize: 30,
     },
     cliProgress.Presets.shades_classic,
   );
+  const started = Date.now();
   const total = Math.max(options.total, 1);
-  bar.start(total, 0, { amount: amount(options, 0) });
+  // Own names: cli-progress fills its {eta} and {duration} itself, with its own estimate.
+  const payload = (value: number): Record<string, string> => {
+    const { elapsed, eta } = timing(started, value, options.total);
+    return { amount: amount(options, value), took: elapsed, left: eta };
+  };
+  let last = 0;
+  bar.start(total, 0, payload(0));
   return {
     update(value) {
-      bar.update(Math.min(value, total), { amount: amount(options, value) });
+      last = value;
+      bar.update(Math.min(value, total), payload(value));
     },
     stop(line) {
+      bar.update(Math.min(last, total), payload(last));
       bar.stop();
       if (line !== undefined) stream.write(`${line}\n`);
     },
@@ -88,10 +104,9 @@ function plainLines(options: ProgressOptions, stream: NodeJS.WriteStream): Progr
   const percentOf = (value: number): number => (options.total <= 0 ? 100 : Math.min(100, Math.floor((value / options.total) * 100)));
   const line = (value: number): void => {
     const percent = percentOf(value);
-    const elapsed = (Date.now() - started) / 1000;
-    const eta = percent > 0 && percent < 100 ? `, ETA ${formatSeconds((elapsed * (100 - percent)) / percent)}` : '';
+    const { elapsed, eta } = timing(started, value, options.total);
     const what = options.unit === 'bytes' ? ` (${amount(options, value)})` : '';
-    stream.write(`${options.label}: ${percent}%${what}, ${formatSeconds(elapsed)} elapsed${eta}\n`);
+    stream.write(`${options.label}: ${percent}%${what}, ${elapsed} elapsed${percent > 0 && percent < 100 ? `, ETA ${eta}` : ''}\n`);
   };
   const progress: Progress = {
     update(value) {
