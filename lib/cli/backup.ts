@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialsOf } from './credentials.js';
 import { checkFile, verdict } from './check.js';
 import { download } from './download.js';
+import { parseListing } from './listing.js';
 import { INTERRUPTED_EXIT, trapInterrupt } from './interrupt.js';
 import { checkName, defaultExportName } from './names.js';
 import { pollJob } from './poll.js';
@@ -87,6 +88,7 @@ async function backup(client: CellClient, name: string, output: string, cancelOn
       await pollJob(client, 'export', {
         started: accepted.status?.endsWith(' in progress') === true,
         onProgress: (percent) => bar.update(percent),
+        ended: () => exportEnded(client, name, signal),
         onRetry: (message) => err.write(`${message}\n`),
         signal,
       });
@@ -126,6 +128,14 @@ async function backup(client: CellClient, name: string, output: string, cancelOn
   } finally {
     trap.dispose();
   }
+}
+
+/** Whether the snapshot area holds `{Name}.zip` or `{Name}.error` (PROPFIND Depth 1, as Personium lists it). */
+async function exportEnded(client: CellClient, name: string, signal: AbortSignal): Promise<boolean> {
+  const response = await client.request('PROPFIND', '__snapshot', { headers: { depth: '1' }, signal });
+  if (response.status !== 207) throw await client.failure(response, `PROPFIND ${client.resource('__snapshot')}`);
+  const names = new Set(parseListing(await response.text()).map((entry) => entry.name));
+  return names.has(`${name}.zip`) || names.has(`${name}.error`);
 }
 
 /** Prints the code and message of `{Name}.error`, or says that the export left nothing; exit code 1. */

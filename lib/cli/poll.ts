@@ -27,6 +27,11 @@ export interface PollOptions {
   readonly started: boolean;
   /** Called with the percentage of each status that shows the job running. */
   readonly onProgress: (percent: number) => void;
+  /**
+   * Whether the job already ended, asked when the status says no job runs and none was seen running
+   * (Personium answers `ready` until the job starts): true ends the polling at once.
+   */
+  readonly ended?: () => Promise<boolean>;
   /** Called when the server could not be reached and the poll will be retried. */
   readonly onRetry: (message: string) => void;
   /** Stops polling (rejects with its reason). */
@@ -38,7 +43,7 @@ const DEFAULT_INTERVAL_S = 1;
 /** The longest wait between polls, whatever `Retry-After` says, in seconds. */
 const MAX_INTERVAL_S = 30;
 /** How long a `ready` is taken for "not started yet" when the job was never seen running, in polls. */
-const START_GRACE_POLLS = 5;
+const START_GRACE_POLLS = 3;
 /** How many times in a row an unreachable server is retried before giving up. */
 const MAX_UNREACHABLE = 8;
 
@@ -67,7 +72,7 @@ export async function pollJob(client: CellClient, kind: 'export' | 'import', opt
         started = true;
         options.onProgress(percentOf(body));
         wait = Math.min(MAX_INTERVAL_S, Math.max(1, retryAfterOf(response) ?? DEFAULT_INTERVAL_S));
-      } else if (started || grace <= 0) {
+      } else if (started || grace <= 0 || (options.ended !== undefined && (await options.ended()))) {
         return body;
       } else {
         grace -= 1;

@@ -2,8 +2,8 @@
  * `koa-cell-snapshot status <cellUrl>`: the export and import statuses and the snapshot area's
  * listing (PROPFIND Depth 1), for people or, with `--json`, for machines.
  */
-import { XMLParser } from 'fast-xml-parser';
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialsOf } from './credentials.js';
+import { parseListing } from './listing.js';
 import type { JobStatus } from './poll.js';
 import { formatBytes } from './progress.js';
 import { CellClient, cellUrlOf } from './remote.js';
@@ -24,56 +24,6 @@ Options (a flag wins over the environment variable in brackets):
 ${CREDENTIAL_HELP}
   -h, --help          this help
 `;
-
-/** One file of the snapshot area. */
-export interface SnapshotEntry {
-  readonly name: string;
-  readonly size: number | undefined;
-  readonly contentType: string | undefined;
-  readonly lastModified: string | undefined;
-  readonly etag: string | undefined;
-}
-
-const parser = new XMLParser({
-  removeNSPrefix: true,
-  processEntities: false,
-  htmlEntities: false,
-  ignoreDeclaration: true,
-  parseTagValue: false,
-  isArray: (name) => name === 'response' || name === 'propstat',
-});
-
-type Xml = Record<string, unknown>;
-const ENTITIES: Readonly<Record<string, string>> = { quot: '"', amp: '&', lt: '<', gt: '>', apos: "'" };
-/** A text node with XML's predefined entities decoded (the parser runs with entity processing off). */
-const text = (value: unknown): string | undefined =>
-  typeof value === 'string' ? value.replace(/&(quot|amp|lt|gt|apos);/g, (_, name: string) => ENTITIES[name] ?? '') : undefined;
-
-/** The files of a PROPFIND Depth 1 multistatus of the snapshot area (the collection itself left out). */
-export function parseListing(xml: string): SnapshotEntry[] {
-  const doc = parser.parse(xml) as Xml;
-  const responses = ((doc['multistatus'] as Xml | undefined)?.['response'] as Xml[] | undefined) ?? [];
-  const entries: SnapshotEntry[] = [];
-  for (const response of responses) {
-    const propstats = (response['propstat'] as Xml[] | undefined) ?? [];
-    const found = propstats.find((p) => /\s200\s/.test(`${text(p['status']) ?? ''} `)) ?? propstats[0];
-    const prop = (found?.['prop'] as Xml | undefined) ?? {};
-    const type = prop['resourcetype'];
-    if (typeof type === 'object' && type !== null && 'collection' in type) continue;
-    const href = text(response['href']) ?? '';
-    const name = decodeURIComponent(href.replace(/\/+$/, '').split('/').at(-1) ?? '');
-    if (name === '' || name === '__snapshot') continue;
-    const length = text(prop['getcontentlength']);
-    entries.push({
-      name,
-      size: length === undefined ? undefined : Number(length),
-      contentType: text(prop['getcontenttype']),
-      lastModified: text(prop['getlastmodified']),
-      etag: text(prop['getetag']),
-    });
-  }
-  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
 
 /** Runs `status` with its arguments; resolves to the exit code. */
 export async function runStatus(args: string[]): Promise<number> {
