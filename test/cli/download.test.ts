@@ -53,7 +53,7 @@ async function cuttingProxy(t: import('ava').ExecutionContext, upstreamPort: num
 
 test('a download cut midway is resumed with Range and If-Range: the same bytes, verified, and said so', async (t) => {
   const dataDir = await makeDataDir(t);
-  const server = await startChild(t, dataDir);
+  const server = await startChild(t, dataDir, { LEASE_TTL_MS: '30000', LEASE_RENEW_MS: '1000' });
   const proxy = await cuttingProxy(t, Number(new URL(server.origin).port));
   const dir = await tempDir(t);
   const file = join(dir, 'a.zip');

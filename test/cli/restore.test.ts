@@ -69,7 +69,7 @@ test('backup a cell of the standalone server, restore it into another: the targe
 
 test('an import that fails: its code and message, exit 1, the target unchanged', async (t) => {
   const dataDir = await makeDataDir(t);
-  const server = await startChild(t, dataDir, { FAIL_COMMIT: '1' });
+  const server = await startChild(t, dataDir, { FAIL_COMMIT: '1', LEASE_TTL_MS: '30000', LEASE_RENEW_MS: '1000' });
   const bob = await digestOf(dataDir, 'bob');
   const file = join(dataDir, 'snapshot.zip');
   await copyFile(new URL('../../fixtures/java/personium-style.zip', import.meta.url), file);
