@@ -3,7 +3,7 @@
  * (resuming a dropped connection), verify it locally and report its path, size and SHA-256.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialsOf } from './credentials.js';
 import { checkFile, verdict } from './check.js';
 import { download } from './download.js';
@@ -64,6 +64,7 @@ export async function runBackup(args: string[]): Promise<number> {
   const name = values.name === undefined ? defaultExportName(cellNameOf(url)) : checkName(values.name);
   const output = resolve(values.output ?? `${name}.zip`);
   if (existsSync(output)) throw new UsageError(`${output} already exists: pick another --output or remove it`);
+  if (!existsSync(dirname(output))) throw new UsageError(`the folder of ${output} does not exist`);
   return backup(client, name, output, values['cancel-on-interrupt'] === true);
 }
 

@@ -12,9 +12,13 @@ import { pipeline } from 'node:stream/promises';
 
 /** One request. */
 export interface HttpRequest {
+  /** The method, e.g. `PROPFIND`. */
   readonly method: string;
+  /** The headers, sent as given. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The body: none, text, or a stream piped into the request. */
   readonly body?: string | ReadableStream<Uint8Array> | undefined;
+  /** Aborts the request and its answer's body. */
   readonly signal?: AbortSignal | undefined;
 }
 

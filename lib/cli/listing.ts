@@ -3,10 +3,15 @@ import { XMLParser } from 'fast-xml-parser';
 
 /** One file of the snapshot area. */
 export interface SnapshotEntry {
+  /** The file name, e.g. `backup-1.zip` or `backup-1.error`. */
   readonly name: string;
+  /** `getcontentlength`, in bytes. */
   readonly size: number | undefined;
+  /** `getcontenttype`. */
   readonly contentType: string | undefined;
+  /** `getlastmodified`, an HTTP-date. */
   readonly lastModified: string | undefined;
+  /** `getetag`. */
   readonly etag: string | undefined;
 }
 

@@ -13,10 +13,13 @@ export type Credentials =
   | { readonly kind: 'cookie'; readonly peer: string; readonly cookie: string }
   | { readonly kind: 'none' };
 
-/** Options of one request. */
-export interface RequestInit {
+/** Options of one request to a cell. */
+export interface CellRequest {
+  /** Request headers (lower-case names); the credentials are added by the client. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** The body: text, or a stream (then `content-length` should be among the headers). */
   readonly body?: string | ReadableStream<Uint8Array>;
+  /** Aborts the request, and the reading of its answer. */
   readonly signal?: AbortSignal;
 }
 
@@ -33,6 +36,7 @@ export class RemoteError extends Error {
   /** The Personium code (`PR401-AU-0006`), when the answer had one. */
   readonly code: string | undefined;
 
+  /** An error for an answer with `status` and `code`; `message` is the whole text printed. */
   constructor(status: number, code: string | undefined, message: string) {
     super(message);
     this.status = status;
@@ -78,6 +82,7 @@ export class CellClient {
   readonly url: URL;
   readonly #credentials: Credentials;
 
+  /** A client of the cell at `url` (from {@link cellUrlOf}) that sends `credentials` with every request. */
   constructor(url: URL, credentials: Credentials) {
     this.url = url;
     this.#credentials = credentials;
@@ -89,7 +94,7 @@ export class CellClient {
   }
 
   /** Sends one request to `{cell}{path}`; rejects only when the server cannot be reached. */
-  async request(method: string, path: string, init: RequestInit = {}): Promise<Response> {
+  async request(method: string, path: string, init: CellRequest = {}): Promise<Response> {
     const url = new URL(path, this.url);
     const headers: Record<string, string> = { ...init.headers };
     const credentials = this.#credentials;
@@ -107,7 +112,7 @@ export class CellClient {
   }
 
   /** Sends a request and reads its JSON answer; any status but `expected` is a {@link RemoteError}. */
-  async json<T>(method: string, path: string, expected: readonly number[], init: RequestInit = {}): Promise<{ body: T; response: Response }> {
+  async json<T>(method: string, path: string, expected: readonly number[], init: CellRequest = {}): Promise<{ body: T; response: Response }> {
     const response = await this.request(method, path, init);
     if (!expected.includes(response.status)) throw await this.failure(response, `${method} ${this.resource(path)}`);
     const text = await response.text();

@@ -11,8 +11,9 @@ import type { CellClient } from './remote.js';
 export interface UploadOptions {
   /** Overwrite a file of that name instead of refusing (412). */
   readonly replace: boolean;
-  /** Called with the file's size, then with the bytes sent so far. */
+  /** Called with the file's size before the first byte is sent. */
   readonly onStart: (total: number) => void;
+  /** Called with the bytes sent so far. */
   readonly onBytes: (sent: number) => void;
   /** Stops the upload; the server keeps nothing of it. */
   readonly signal: AbortSignal;
