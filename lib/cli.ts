@@ -1,13 +1,17 @@
 /**
  * The command line: `koa-cell-snapshot serve` runs a standalone host on the embedded defaults;
- * `koa-cell-snapshot verify <file.zip>` checks a snapshot file. Every command has `--help`; errors
- * are printed once, on stderr, with the command to run for help.
+ * `koa-cell-snapshot verify <file.zip>` checks a snapshot file; `backup`, `restore` and `status`
+ * are clients of any Personium-compatible server. Every command has `--help`; errors are printed
+ * once, on stderr, with the command to run for help.
  *
- * Exit codes: 0 success; 1 the snapshot is not valid or cannot be read, or the server failed;
- * 2 a usage error.
+ * Exit codes: 0 success; 1 the snapshot is not valid or cannot be read, the server failed or
+ * refused, or a job failed; 2 a usage error; 130 interrupted (Ctrl-C).
  */
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { BACKUP_HELP, runBackup } from './cli/backup.js';
+import { RESTORE_HELP, runRestore } from './cli/restore.js';
 import { serve } from './cli/serve.js';
+import { STATUS_HELP, runStatus } from './cli/status.js';
+import { UsageError, parse } from './cli/usage.js';
 import { verify } from './cli/verify.js';
 
 const NAME = 'koa-cell-snapshot';
@@ -17,12 +21,16 @@ const HELP = `${NAME}: Personium-compatible cell export, import and snapshot are
 Usage:
   ${NAME} serve [options]       run the standalone server on the embedded defaults
   ${NAME} verify <file.zip>     check a snapshot file: manifest, entries, every CRC-32 and SHA-256
+  ${NAME} backup <cellUrl>      export a cell of any Personium-compatible server and download it
+  ${NAME} restore <file.zip> <cellUrl>
+                                upload a snapshot file into a cell and import it
+  ${NAME} status <cellUrl>      a cell's export and import status and its snapshot area
   ${NAME} help [command]        this help, or a command's
 
 Run '${NAME} <command> --help' for a command's options.
 
-Exit codes: 0 success; 1 the snapshot is not valid or cannot be read, or the server failed;
-2 a usage error.
+Exit codes: 0 success; 1 the snapshot is not valid or cannot be read, the server failed or
+refused, or a job failed; 2 a usage error; 130 interrupted (Ctrl-C).
 `;
 
 const SERVE_HELP = `Usage: ${NAME} serve [options]
@@ -56,22 +64,10 @@ Options:
   -h, --help          this help
 `;
 
-/** A usage error: printed with the help hint, exit code 2. */
-class UsageError extends Error {}
-
 /** The text after `koa-cell-snapshot:` for any error, without the prefix twice. */
 function messageOf(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.startsWith(`${NAME}: `) ? message.slice(NAME.length + 2) : message;
-}
-
-/** Parses a command's arguments strictly: an unknown option or a missing value is a usage error. */
-function parse<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
-  try {
-    return parseArgs(config);
-  } catch (error) {
-    throw new UsageError(messageOf(error));
-  }
 }
 
 function port(value: string): number {
@@ -129,6 +125,9 @@ async function runVerify(args: string[]): Promise<number> {
 const COMMANDS: Readonly<Record<string, { run: (args: string[]) => Promise<number>; help: string }>> = {
   serve: { run: runServe, help: SERVE_HELP },
   verify: { run: runVerify, help: VERIFY_HELP },
+  backup: { run: runBackup, help: BACKUP_HELP },
+  restore: { run: runRestore, help: RESTORE_HELP },
+  status: { run: runStatus, help: STATUS_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,7 +1,8 @@
 /**
  * A host process for tests that kill or restart servers: the router on the Fs adapters over
  * DATA_DIR (jobs in FsJobStore, or in RedisJobStore when REDIS_URL is set), with a slowed-down cell
- * source and short leases. Prints `{"port":N}` once listening.
+ * source and short leases. FAIL_EXPORT_AFTER=N makes every export fail after N WebDAV resources and
+ * FAIL_COMMIT=1 every import's commit. Prints `{"port":N}` once listening.
  */
 import { join } from 'node:path';
 import Koa from 'koa';
@@ -28,11 +29,20 @@ async function jobStore(): Promise<JobStore> {
   return new RedisJobStore({ client, prefix: process.env['REDIS_PREFIX'] ?? 'kcs:' });
 }
 
+/** The failures injected on purpose are expected: they are not logged. */
+const injected = new Set(['the disk went away', 'the database went away']);
 const router = createCellSnapshotRouter({
+  onError: (error: unknown) => {
+    if (!(error instanceof Error && injected.has(error.message))) console.error('koa-cell-snapshot:', error);
+  },
   cellUrl: 'path',
   cells: wrapCells(new FsCellDataSource({ root: join(dataDir, 'cells') }), {
     delayMs: env('DELAY_MS', 0),
     importDelayMs: env('IMPORT_DELAY_MS', 0),
+    ...(process.env['FAIL_EXPORT_AFTER'] === undefined
+      ? {}
+      : { failExportAfter: { nodes: env('FAIL_EXPORT_AFTER', 0), error: new Error('the disk went away') } }),
+    ...(process.env['FAIL_COMMIT'] === '1' ? { failCommit: new Error('the database went away') } : {}),
   }),
   snapshots: new FsSnapshotStore({ root: join(dataDir, 'snapshots') }),
   jobs: await jobStore(),
