@@ -120,3 +120,48 @@ export async function s3Server(t: ExecutionContext, bucket = 'snapshots'): Promi
   t.teardown(() => server.stop());
   return server;
 }
+
+/** One request a client sent, as its middleware saw it just before it went out. */
+export interface SentRequest {
+  /** The command's name, e.g. `CompleteMultipartUploadCommand`. */
+  readonly command: string;
+  /** The HTTP method. */
+  readonly method: string;
+  /** The key (path without the bucket), URL-decoded. */
+  readonly path: string;
+  /** The query parameters. */
+  readonly query: Record<string, unknown>;
+  /** The headers, lower-cased names. */
+  readonly headers: Record<string, string>;
+}
+
+/**
+ * Records every request `client` sends, from the SDK's own middleware stack (after serialisation,
+ * so exactly the method, path, query and headers that go on the wire). `before`, when given, runs
+ * before each request is sent and may hold it (to let something else happen first).
+ */
+export function recordRequests(
+  client: S3Client,
+  before?: (request: SentRequest) => Promise<void> | void,
+): SentRequest[] {
+  const sent: SentRequest[] = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const request = args.request as { method?: string; path?: string; query?: Record<string, unknown>; headers?: Record<string, string> };
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(request.headers ?? {})) headers[name.toLowerCase()] = value;
+      const record: SentRequest = {
+        command: context.commandName ?? '',
+        method: request.method ?? '',
+        path: decodeURIComponent(request.path ?? ''),
+        query: { ...request.query },
+        headers,
+      };
+      sent.push(record);
+      await before?.(record);
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'kcsRecordRequests' },
+  );
+  return sent;
+}
