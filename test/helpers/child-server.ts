@@ -1,7 +1,8 @@
 /**
  * A host process for tests that kill or restart servers: the router on the Fs adapters over
- * DATA_DIR (jobs in FsJobStore, or in RedisJobStore when REDIS_URL is set), with a slowed-down cell
- * source and short leases. Prints `{"port":N}` once listening.
+ * DATA_DIR (jobs in FsJobStore, or in RedisJobStore when REDIS_URL is set; snapshots in
+ * FsSnapshotStore, or in S3SnapshotStore when S3_ENDPOINT, S3_BUCKET and S3_PREFIX are set), with a
+ * slowed-down cell source and short leases. Prints `{"port":N}` once listening.
  */
 import { join } from 'node:path';
 import Koa from 'koa';
@@ -9,7 +10,7 @@ import { FsCellDataSource } from '../../lib/adapters/fs/cell-data-source.js';
 import { FsJobStore } from '../../lib/adapters/fs/job-store.js';
 import { FsSnapshotStore } from '../../lib/adapters/fs/snapshot-store.js';
 import { RedisJobStore } from '../../lib/adapters/redis/job-store.js';
-import type { JobStore } from '../../lib/types.js';
+import type { JobStore, SnapshotStore } from '../../lib/types.js';
 import { createCellSnapshotRouter } from '../../lib/router.js';
 import { testAuth } from './auth.js';
 import { wrapCells } from './cells.js';
@@ -28,13 +29,25 @@ async function jobStore(): Promise<JobStore> {
   return new RedisJobStore({ client, prefix: process.env['REDIS_PREFIX'] ?? 'kcs:' });
 }
 
+async function snapshotStore(): Promise<SnapshotStore> {
+  const endpoint = process.env['S3_ENDPOINT'];
+  if (endpoint === undefined) return new FsSnapshotStore({ root: join(dataDir ?? '', 'snapshots') });
+  const { S3SnapshotStore } = await import('../../lib/adapters/s3/snapshot-store.js');
+  const { s3Client } = await import('./s3-server.js');
+  return new S3SnapshotStore({
+    client: s3Client(endpoint),
+    bucket: process.env['S3_BUCKET'] ?? '',
+    prefix: process.env['S3_PREFIX'] ?? '',
+  });
+}
+
 const router = createCellSnapshotRouter({
   cellUrl: 'path',
   cells: wrapCells(new FsCellDataSource({ root: join(dataDir, 'cells') }), {
     delayMs: env('DELAY_MS', 0),
     importDelayMs: env('IMPORT_DELAY_MS', 0),
   }),
-  snapshots: new FsSnapshotStore({ root: join(dataDir, 'snapshots') }),
+  snapshots: await snapshotStore(),
   jobs: await jobStore(),
   auth: testAuth,
   lease: { ttlMs: env('LEASE_TTL_MS', 1000), renewMs: env('LEASE_RENEW_MS', 250) },
