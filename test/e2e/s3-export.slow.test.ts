@@ -27,7 +27,7 @@ test('an export of over 1 GiB into S3 keeps the server RSS flat', async (t) => {
   const prefix = `export-${randomUUID()}/`;
   await makeCell(join(dataDir, 'cells'), 'small', 100);
   await makeCell(join(dataDir, 'cells'), 'large', Number(process.env['KCS_S3_EXPORT_MB'] ?? 2200));
-  const child = await startChild(t, dataDir, { REPORT_RSS: '1', S3_ENDPOINT: s3.endpoint, S3_BUCKET: s3.bucket, S3_PREFIX: prefix });
+  const child = await startChild(t, dataDir, { REPORT_RSS: '1', LEASE_TTL_MS: '30000', LEASE_RENEW_MS: '1000', S3_ENDPOINT: s3.endpoint, S3_BUCKET: s3.bucket, S3_PREFIX: prefix });
   const rss = async (method: 'GET' | 'DELETE') => (await send(`${child.origin}/__rss`, method)).json<{ rss: number; peak: number }>();
   const store = new S3SnapshotStore({ client: s3.client(t), bucket: s3.bucket, prefix });
   const exportOf = async (cell: string, name: string) => {
