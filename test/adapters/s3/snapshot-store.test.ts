@@ -1,7 +1,9 @@
 /**
  * `S3SnapshotStore` over HTTP against a real S3-protocol server (s3rver, started by this file): the
- * whole `SnapshotStore` contract, with small files (one PutObject) and with 64 KiB parts (every file
- * of more than 64 KiB a multipart upload), plus what is specific to S3.
+ * whole `SnapshotStore` contract with the default part size (the contract's files are small: one
+ * PutObject each; multipart-contract.slow.test.ts runs it again with every file a multipart upload),
+ * plus what is specific to S3: keys, bounded parts, aborts, the conditional requests, ETags across
+ * instances.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
@@ -45,12 +47,6 @@ const commands = (sent: readonly SentRequest[]): string[] => sent.map((r) => r.c
 
 snapshotStoreContract(test, (t) => makeStore(t));
 
-// The contract again with 64 KiB parts: every file over 64 KiB goes through a multipart upload.
-const multipartTest = Object.assign(
-  (title: string, implementation: (t: ExecutionContext) => Promise<void>) => test(`64 KiB parts: ${title}`, implementation),
-  test,
-) as unknown as typeof test;
-snapshotStoreContract(multipartTest, (t) => makeStore(t, 64 * 1024));
 
 test('s3: a file is the object {prefix}{cellId}/{name}, and nothing else is written', async (t) => {
   const { store, client, prefix } = recorded(t);
