@@ -28,7 +28,9 @@ const status = async (server: ChildServer, cell: string, resource: '__export' | 
 test('export on A into S3, listed, downloaded with a Range resume and imported on B', async (t) => {
   const [redis, s3, dataDir] = await Promise.all([redisServer(t), s3Server(t), makeDataDir(t)]);
   const prefix = `e2e-${randomUUID()}/`;
-  const env = { REDIS_URL: redis.url, S3_ENDPOINT: s3.endpoint, S3_BUCKET: s3.bucket, S3_PREFIX: prefix };
+  // Leases long enough that a loaded machine never ends the export as interrupted: not under test here.
+  const lease = { LEASE_TTL_MS: '30000', LEASE_RENEW_MS: '1000' };
+  const env = { REDIS_URL: redis.url, S3_ENDPOINT: s3.endpoint, S3_BUCKET: s3.bucket, S3_PREFIX: prefix, ...lease };
   const [a, b] = await Promise.all([startChild(t, dataDir, env), startChild(t, dataDir, env)]);
   const before = await digestOf(dataDir, 'alice');
 
