@@ -35,7 +35,8 @@ refused, or a job failed; 2 a usage error; 130 interrupted (Ctrl-C).
 
 const SERVE_HELP = `Usage: ${NAME} serve [options]
 
-Runs a standalone host with the file-system adapters. On first start the sample cells (alice, bob)
+Runs a standalone host with the file-system adapters (snapshots in a directory, or in an S3
+bucket with --snapshots s3://bucket/prefix). On first start the sample cells (alice, bob)
 are copied into the data directory. It prints its URL, the token and curl commands to try.
 SIGINT or SIGTERM stops it cleanly: running jobs stop and are recorded as interrupted.
 
@@ -48,6 +49,12 @@ Options (each also read from the environment variable in brackets; a flag wins):
   --mode path|host    cell URLs http://{host}/{cell}/ or http://{cell}.{unit-host}/ [MODE] (default path)
   --unit-host NAME    the unit host of host mode [UNIT_HOST] (default localhost)
   --prefix PATH       a path prefix for the routes, e.g. /api [PREFIX] (default none)
+  --snapshots WHERE   the snapshot areas: a directory, or s3://bucket/prefix [SNAPSHOTS]
+                      (default DIR/snapshots). For S3 the AWS SDK's standard environment gives the
+                      credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...), the
+                      region (AWS_REGION) and, for MinIO, R2 or another server, the endpoint
+                      (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; then path-style addressing unless
+                      S3_FORCE_PATH_STYLE=false). Needs npm install @aws-sdk/client-s3.
   -h, --help          this help
 `;
 
@@ -76,6 +83,16 @@ function port(value: string): number {
   return n;
 }
 
+/** Checks `--snapshots`: a directory, or a well-formed `s3://bucket/prefix`. */
+function snapshotsOption(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value === '') throw new UsageError('--snapshots must not be empty');
+  if (value.startsWith('s3://') && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(value)) {
+    throw new UsageError(`--snapshots must be a directory or s3://bucket/prefix with a valid bucket name, got ${value}`);
+  }
+  return value;
+}
+
 async function runServe(args: string[]): Promise<number> {
   const { values } = parse({
     args,
@@ -87,6 +104,7 @@ async function runServe(args: string[]): Promise<number> {
       mode: { type: 'string' },
       'unit-host': { type: 'string' },
       prefix: { type: 'string' },
+      snapshots: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -107,6 +125,7 @@ async function runServe(args: string[]): Promise<number> {
     mode,
     unitHost: values['unit-host'] ?? env['UNIT_HOST'] ?? 'localhost',
     prefix: values.prefix ?? env['PREFIX'] ?? '',
+    snapshots: snapshotsOption(values.snapshots ?? env['SNAPSHOTS']),
   });
   return 0;
 }

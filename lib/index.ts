@@ -22,3 +22,5 @@ export { MemoryJobStore, type MemoryJobStoreOptions } from './adapters/memory/jo
 export { RedisJobStore, type RedisJobStoreOptions } from './adapters/redis/job-store.js';
 export type { RedisClientLike, RedisEvalOptions, RedisCommandOptionsLike } from './adapters/redis/client.js';
 export { staticTokenAuth, type StaticTokenAuthOptions } from './adapters/auth/static-token.js';
+export { S3SnapshotStore, DEFAULT_PART_SIZE, type S3SnapshotStoreOptions } from './adapters/s3/snapshot-store.js';
+export type { S3ClientLike } from './adapters/s3/client.js';

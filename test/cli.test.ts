@@ -10,7 +10,9 @@ import test from 'ava';
 import { makeCell } from '../bench/make-cell.js';
 import { generateHostileCorpus } from '../fixtures/hostile/generate.js';
 import { FsSnapshotStore } from '../lib/adapters/fs/snapshot-store.js';
+import { S3SnapshotStore } from '../lib/adapters/s3/snapshot-store.js';
 import { cellIdOf } from './helpers/cell-digest.js';
+import { S3RVER_CREDENTIALS, s3Server } from './helpers/s3-server.js';
 import { send } from './helpers/http.js';
 import { tempDir } from './helpers/tmp.js';
 import { waitFor } from './helpers/wait.js';
@@ -62,7 +64,7 @@ test('--help for the program and each command: exit 0, every option on its own l
   t.regex(program.stdout, /Exit codes: 0 success; 1 [^]*2 a usage error/);
   const serve = await cli('serve', '--help');
   t.is(serve.code, 0);
-  for (const option of ['--port', '--host', '--data', '--token', '--mode', '--unit-host', '--prefix', '--help']) {
+  for (const option of ['--port', '--host', '--data', '--token', '--mode', '--unit-host', '--prefix', '--snapshots', '--help']) {
     t.regex(serve.stdout, new RegExp(`\\n  (-h, )?${option} .*\\S`), option);
   }
   t.regex(serve.stdout, /at least 8 characters/);
@@ -78,6 +80,7 @@ test('usage errors: one line saying what is wrong, one saying where help is; exi
     [['serve', '--token', 'short'], 'koa-cell-snapshot: --token (or TOKEN) must be at least 8 characters\nRun \'koa-cell-snapshot serve --help\' for usage.\n'],
     [['serve', '--mode', 'cloud'], 'koa-cell-snapshot: --mode must be path or host, got cloud\nRun \'koa-cell-snapshot serve --help\' for usage.\n'],
     [['serve', '--port', 'http'], 'koa-cell-snapshot: --port must be a port number (0-65535), got http\nRun \'koa-cell-snapshot serve --help\' for usage.\n'],
+    [['serve', '--snapshots', 's3://'], 'koa-cell-snapshot: --snapshots must be a directory or s3://bucket/prefix with a valid bucket name, got s3://\nRun \'koa-cell-snapshot serve --help\' for usage.\n'],
     [['frob'], 'koa-cell-snapshot: unknown command frob\nRun \'koa-cell-snapshot --help\' for usage.\n'],
   ];
   for (const [args, stderr] of cases) {
@@ -143,3 +146,34 @@ for (const [launcher, launch] of Object.entries(LAUNCHERS)) {
     await once(second.child, 'exit');
   });
 }
+
+test('serve --snapshots s3://bucket/prefix keeps the snapshot areas in S3, configured from the SDK environment', async (t) => {
+  const s3 = await s3Server(t);
+  const data = await tempDir(t);
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', data, '--token', 'cli-token-1234', '--snapshots', `s3://${s3.bucket}/from-cli`], {
+    env: {
+      ...env,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let base = '';
+  const banner: string[] = [];
+  for await (const line of createInterface({ input: child.stdout })) {
+    banner.push(line);
+    const port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line)?.[1];
+    if (port !== undefined) base = `http://127.0.0.1:${port}/alice/`;
+    if (line.startsWith('snapshots:')) break;
+  }
+  t.is(banner.at(-1), `snapshots: s3://${s3.bucket}/from-cli/ at ${s3.endpoint}`);
+  const headers = { authorization: 'Bearer cli-token-1234' };
+  t.is((await send(`${base}__export`, 'POST', { headers, body: '{"Name":"in-s3"}' })).status, 202);
+  await waitFor(async () => (await send(`${base}__export`, 'GET', { headers })).json<{ status: string }>().status === 'ready');
+  const store = new S3SnapshotStore({ client: s3.client(t), bucket: s3.bucket, prefix: 'from-cli/' });
+  t.deepEqual((await store.list(await cellIdOf(data, 'alice'))).map((f) => f.name), ['in-s3.zip']);
+});

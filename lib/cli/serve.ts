@@ -1,6 +1,7 @@
 /**
  * `koa-cell-snapshot serve`: a standalone host on the embedded defaults (FsCellDataSource,
- * FsSnapshotStore, FsJobStore) with the fixture cells copied into the data directory on first start.
+ * FsSnapshotStore or S3SnapshotStore, FsJobStore) with the fixture cells copied into the data
+ * directory on first start.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -13,8 +14,8 @@ import { bearerMatcher, staticTokenAuth } from '../adapters/auth/static-token.js
 import { PersoniumError } from '../errors.js';
 import { FsCellDataSource } from '../adapters/fs/cell-data-source.js';
 import { FsJobStore } from '../adapters/fs/job-store.js';
-import { FsSnapshotStore } from '../adapters/fs/snapshot-store.js';
 import { createCellSnapshotRouter } from '../router.js';
+import { openSnapshotArea } from './snapshot-area.js';
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -32,6 +33,8 @@ export interface ServeOptions {
   readonly unitHost: string;
   /** A path prefix for the routes (`''` for none). */
   readonly prefix: string;
+  /** The snapshot area: a directory or `s3://bucket/prefix`; `{dataDir}/snapshots` when absent. */
+  readonly snapshots?: string | undefined;
 }
 
 /** Error codes of a client that went away mid-response: normal for downloads, not worth a log line. */
@@ -56,8 +59,12 @@ export async function serve(options: ServeOptions): Promise<void> {
     await cp(FIXTURE_CELLS, cellsDir, { recursive: true });
   }
   const token = options.token ?? randomBytes(18).toString('base64url');
-  const snapshots = new FsSnapshotStore({ root: join(dataDir, 'snapshots') });
-  await snapshots.sweep(SWEEP_AGE_MS);
+  const area = await openSnapshotArea(options.snapshots ?? join(dataDir, 'snapshots'));
+  const snapshots = area.store;
+  // Housekeeping only: a server without it (s3rver has no ListMultipartUploads) still serves.
+  await snapshots.sweep(SWEEP_AGE_MS).catch((error: unknown) => {
+    console.error(`koa-cell-snapshot: could not sweep abandoned uploads in ${area.where}: ${error instanceof Error ? error.message : String(error)}`);
+  });
   const router = createCellSnapshotRouter({
     cellUrl: options.mode === 'path' ? 'path' : { host: options.unitHost },
     cells: new FsCellDataSource({ root: cellsDir }),
@@ -106,6 +113,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     [
       `koa-cell-snapshot listening on http://${options.host}:${port} (${options.mode} mode), data in ${dataDir}`,
       `cells: ${cells.join(', ')}`,
+      `snapshots: ${area.where}`,
       `token: ${token}`,
       '',
       'Try it:',
@@ -124,6 +132,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     await router.close();
     server.closeAllConnections();
     server.close();
+    area.close();
   };
   await new Promise<void>((resolveStop) => {
     const onSignal = (): void => void stop().then(resolveStop);

@@ -1,8 +1,9 @@
 /**
  * A host process for tests that kill or restart servers: the router on the Fs adapters over
- * DATA_DIR (jobs in FsJobStore, or in RedisJobStore when REDIS_URL is set), with a slowed-down cell
- * source and short leases. FAIL_EXPORT_AFTER=N makes every export fail after N WebDAV resources and
- * FAIL_COMMIT=1 every import's commit. Prints `{"port":N}` once listening.
+ * DATA_DIR (jobs in FsJobStore, or in RedisJobStore when REDIS_URL is set; snapshots in
+ * FsSnapshotStore, or in S3SnapshotStore when S3_ENDPOINT, S3_BUCKET and S3_PREFIX are set), with a
+ * slowed-down cell source and short leases. FAIL_EXPORT_AFTER=N makes every export fail after N
+ * WebDAV resources and FAIL_COMMIT=1 every import's commit. Prints `{"port":N}` once listening.
  */
 import { join } from 'node:path';
 import Koa from 'koa';
@@ -10,7 +11,7 @@ import { FsCellDataSource } from '../../lib/adapters/fs/cell-data-source.js';
 import { FsJobStore } from '../../lib/adapters/fs/job-store.js';
 import { FsSnapshotStore } from '../../lib/adapters/fs/snapshot-store.js';
 import { RedisJobStore } from '../../lib/adapters/redis/job-store.js';
-import type { JobStore } from '../../lib/types.js';
+import type { JobStore, SnapshotStore } from '../../lib/types.js';
 import { createCellSnapshotRouter } from '../../lib/router.js';
 import { testAuth } from './auth.js';
 import { wrapCells } from './cells.js';
@@ -31,6 +32,19 @@ async function jobStore(): Promise<JobStore> {
 
 /** The failures injected on purpose are expected: they are not logged. */
 const injected = new Set(['the disk went away', 'the database went away']);
+
+async function snapshotStore(): Promise<SnapshotStore> {
+  const endpoint = process.env['S3_ENDPOINT'];
+  if (endpoint === undefined) return new FsSnapshotStore({ root: join(dataDir ?? '', 'snapshots') });
+  const { S3SnapshotStore } = await import('../../lib/adapters/s3/snapshot-store.js');
+  const { s3Client } = await import('./s3-server.js');
+  return new S3SnapshotStore({
+    client: s3Client(endpoint),
+    bucket: process.env['S3_BUCKET'] ?? '',
+    prefix: process.env['S3_PREFIX'] ?? '',
+  });
+}
+
 const router = createCellSnapshotRouter({
   onError: (error: unknown) => {
     if (!(error instanceof Error && injected.has(error.message))) console.error('koa-cell-snapshot:', error);
@@ -44,7 +58,7 @@ const router = createCellSnapshotRouter({
       : { failExportAfter: { nodes: env('FAIL_EXPORT_AFTER', 0), error: new Error('the disk went away') } }),
     ...(process.env['FAIL_COMMIT'] === '1' ? { failCommit: new Error('the database went away') } : {}),
   }),
-  snapshots: new FsSnapshotStore({ root: join(dataDir, 'snapshots') }),
+  snapshots: await snapshotStore(),
   jobs: await jobStore(),
   auth: testAuth,
   lease: { ttlMs: env('LEASE_TTL_MS', 1000), renewMs: env('LEASE_RENEW_MS', 250) },

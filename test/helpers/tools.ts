@@ -131,3 +131,26 @@ function needingAll(test: TestFn, reasons: readonly string[]): TestFn {
   });
   return wrapped as unknown as TestFn;
 }
+
+/**
+ * ava's `test` for tests that need an outside server named by the environment variable `name`
+ * (e.g. `S3_TEST_ENDPOINT`): without it, each test is registered as skipped with `why` in its title
+ * and recorded for the run's closing summary, also under `CI=true` (CI has no such server).
+ */
+export function needingEnv(test: TestFn, name: string, why: string): TestFn {
+  const value = process.env[name];
+  if (value !== undefined && value !== '') return test;
+  const reason = `${name} not set (${why})`;
+  const stand = (register: Register): Register => (title, ...rest) => {
+    record([reason], title);
+    register(`${title} [skipped: ${reason}]`, ...rest);
+  };
+  const wrapped = Object.assign(stand(test.skip as Register), {
+    serial: stand(test.serial.skip as Register),
+    before: idleHook,
+    after: idleHook,
+    beforeEach: idleHook,
+    afterEach: idleHook,
+  });
+  return wrapped as unknown as TestFn;
+}
