@@ -11,6 +11,8 @@ import type { CompletedPart } from '@aws-sdk/client-s3';
 import { PersoniumError } from '../../errors.js';
 import type { S3ClientLike } from './client.js';
 import type { S3Sdk } from './sdk.js';
+import { classifyStorageError } from '../../storage-faults.js';
+import { s3FaultKind } from './s3-faults.js';
 
 /** S3's limit on the number of parts of one upload. */
 const MAX_PARTS = 10_000;
@@ -127,7 +129,7 @@ export class PartStream extends Writable {
         this.#parts.push(part);
       },
       (error: unknown) => {
-        this.#failure ??= error;
+        this.#failure ??= classifyStorageError(error, 'snapshot area', s3FaultKind);
       },
     );
   }

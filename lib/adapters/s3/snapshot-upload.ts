@@ -19,6 +19,8 @@ import type { S3ClientLike } from './client.js';
 import { type StoredObject, newEtag, versionMetadata } from './object-info.js';
 import { PartStream } from './part-stream.js';
 import { type S3Sdk, isConditionFailed } from './sdk.js';
+import { classifyStorageError } from '../../storage-faults.js';
+import { s3FaultKind } from './s3-faults.js';
 
 /** What an upload needs of its store. */
 export interface UploadTarget {
@@ -117,7 +119,8 @@ export class S3Upload implements SnapshotUpload {
       return result;
     } catch (error) {
       await this.#discard();
-      throw isConditionFailed(error) ? new PersoniumError('PR412-DV-0001', [], { cause: error }) : error;
+      if (isConditionFailed(error)) throw new PersoniumError('PR412-DV-0001', [], { cause: error });
+      throw classifyStorageError(error, 'snapshot area', s3FaultKind);
     }
   }
 

@@ -177,3 +177,41 @@ test('s3: options are checked', (t) => {
   t.throws(() => new S3SnapshotStore({ client, bucket: 'b', partSize: 0 }), { instanceOf: TypeError });
   t.is(new S3SnapshotStore({ client, bucket: 'b' }).prefix, '');
 });
+
+test('s3: a full server or quota is 507 PR507-SN-0001, a denied write 503 PR503-SN-0001, small or multipart; nothing is stored', async (t) => {
+  if (server === undefined) throw new Error('no s3rver');
+  // s3rver never runs out of room: the client's middleware answers the writes the way a full server does.
+  const cases = [
+    ['EntityTooLarge', 'PR507-SN-0001'],
+    ['XMinioStorageFull', 'PR507-SN-0001'],
+    ['QuotaExceeded', 'PR507-SN-0001'],
+    ['AccessDenied', 'PR503-SN-0001'],
+  ] as const;
+  for (const [name, code] of cases) {
+    const client = server.client(t);
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'PutObjectCommand' || context.commandName === 'UploadPartCommand') {
+          throw Object.assign(new Error(`${name} from the server`), { name });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: `fault-${name}` },
+    );
+    const store = makeStore(t, 64 * 1024, `t-${randomUUID()}/`, client);
+    const small = await store.write(CELL, 'small.zip', { contentType: 'application/zip' });
+    await send(small.stream, Buffer.from('small'));
+    await t.throwsAsync(small.commit(), { code }, `${name}, one PutObject`);
+    const big = await store.write(CELL, 'big.zip', { contentType: 'application/zip' });
+    await t.throwsAsync(
+      async () => {
+        await send(big.stream, randomBytes(200_000));
+        await big.commit();
+      },
+      { code },
+      `${name}, multipart`,
+    );
+    await big.abort().catch(() => undefined);
+    t.deepEqual(await store.list(CELL), [], `${name}: nothing stored`);
+  }
+});
