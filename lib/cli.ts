@@ -9,7 +9,6 @@
  */
 import { BACKUP_HELP, runBackup } from './cli/backup.js';
 import { RESTORE_HELP, runRestore } from './cli/restore.js';
-import { serve } from './cli/serve.js';
 import { STATUS_HELP, runStatus } from './cli/status.js';
 import { UsageError, parse } from './cli/usage.js';
 import { verify } from './cli/verify.js';
@@ -117,6 +116,8 @@ async function runServe(args: string[]): Promise<number> {
   if (mode !== 'path' && mode !== 'host') throw new UsageError(`--mode must be path or host, got ${mode}`);
   const token = values.token ?? env['TOKEN'];
   if (token !== undefined && token.length < 8) throw new UsageError('--token (or TOKEN) must be at least 8 characters');
+  // Loaded only here: the client commands need none of the server's modules.
+  const { serve } = await import('./cli/serve.js');
   await serve({
     port: port(values.port ?? env['PORT'] ?? '8080'),
     host: values.host ?? env['HOST'] ?? '127.0.0.1',
