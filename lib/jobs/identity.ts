@@ -18,7 +18,13 @@ export function retargetCellRecord(record: ODataRecord, cell: CellInfo): ODataRe
   return { ...record, _id: cell.id, _source: { ...source, s: statics, h: hidden } };
 }
 
-/** The records with `_source.c` set to the target cell's id. */
+/**
+ * The records with `_source.c` set to the target cell's id. The records are changed in place: they
+ * are the reader's, parsed for this import and seen by nothing else.
+ */
 export async function* retargetRecords(records: AsyncIterable<ODataRecord>, cellId: string): AsyncIterable<ODataRecord> {
-  for await (const record of records) yield { ...record, _source: { ...record._source, c: cellId } };
+  for await (const record of records) {
+    record._source['c'] = cellId;
+    yield record;
+  }
 }

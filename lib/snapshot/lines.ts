@@ -168,7 +168,8 @@ export async function* recordBatches(
   const slice = timeSlicer();
   let number = 0;
   for await (const record of records) {
-    await slice();
+    const pause = slice();
+    if (pause !== undefined) await pause;
     each?.(record, ++number);
     const batch = batcher.pushLine(recordJson(record));
     if (batch !== undefined) yield batch;

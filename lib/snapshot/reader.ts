@@ -282,7 +282,8 @@ class Reader implements SnapshotReader {
             return await drainThenThrow(error);
           }
           this.#check();
-          await slice();
+          const pause = slice();
+          if (pause !== undefined) await pause;
           yield record;
         }
       }

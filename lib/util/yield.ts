@@ -9,8 +9,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 export const TIME_SLICE_MS = 4;
 
 /**
- * Makes a function to await inside a hot loop: it resolves at once while the current slice lasts,
- * and after one turn of the event loop when the slice is spent.
+ * Makes a function to call inside a hot loop: it returns `undefined` while the current slice lasts
+ * (so the loop need not await at all), and a promise of one turn of the event loop when the slice is
+ * spent: `const pause = slice(); if (pause !== undefined) await pause;`.
  */
 export function timeSlicer(sliceMs = TIME_SLICE_MS): () => Promise<void> | undefined {
   let since = performance.now();

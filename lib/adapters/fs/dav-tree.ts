@@ -88,7 +88,8 @@ export async function* walkDav(cellDir: string, signal: AbortSignal): AsyncGener
       stack.pop();
       continue;
     }
-    await slice();
+    const pause = slice();
+    if (pause !== undefined) await pause;
     signal.throwIfAborted();
     const path = top.path === '' ? name : `${top.path}/${name}`;
     const dir = join(top.dir, name);

@@ -1,3 +1,9 @@
+/**
+ * The backup command against the standalone server in its own process: a failing export, bad
+ * credentials, Ctrl-C with --cancel-on-interrupt, and a server that answers as Personium does. In the
+ * slow set (`npm run test:slow`): each test starts servers and commands; the round trip and the
+ * resumed download stay in `npm test` (restore.test.ts, download.test.ts).
+ */
 import { once } from 'node:events';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, request as httpRequest } from 'node:http';
