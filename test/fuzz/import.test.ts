@@ -1,5 +1,5 @@
 /**
- * Mutation fuzzing of the import, the quick set: 300 mutated archives imported through the real HTTP
+ * Mutation fuzzing of the import, the quick set: 200 mutated archives imported through the real HTTP
  * routes of one host per test (see import-harness.ts for the invariants). The seeds are fixed, so
  * the run is repeatable; `KCS_FUZZ_SEED` replays another (docs/fuzzing.md).
  */
@@ -12,13 +12,13 @@ import { planArbitrary } from './zip-mutations.js';
 
 const FILE = 'test/fuzz/import.test.ts';
 
-// Serial runs of 100 rather than one of 200: ava's timeout restarts after each test, so a loaded
+// Serial runs of 75 rather than one of 150: ava's timeout restarts after each test, so a loaded
 // machine makes the file slower, not failed.
 for (const seed of [16, 17]) {
   test.serial(`mutated archives written by our writer, the JS crafter, Java and yazl (ZIP64), seed ${seed}: 4xx or import failed, cell unchanged`, async (t) => {
     const seeds = await buildSeeds(await tempDir(t), 'js');
     const host = await startFuzzHost(t);
-    const outcomes = await runFuzz(t, planArbitrary(seeds.length), (plan) => host.runCase(plan, seeds), { seed, numRuns: 100, file: FILE });
+    const outcomes = await runFuzz(t, planArbitrary(seeds.length), (plan) => host.runCase(plan, seeds), { seed, numRuns: 75, file: FILE });
     assertVariety(t, outcomes, 5);
   });
 }
@@ -26,6 +26,6 @@ for (const seed of [16, 17]) {
 needing(test, 'zip', 'python3').serial('mutated archives written by Info-ZIP and Python: 4xx or import failed, cell unchanged', async (t) => {
   const seeds = await buildSeeds(await tempDir(t), 'tools');
   const host = await startFuzzHost(t);
-  const outcomes = await runFuzz(t, planArbitrary(seeds.length), (plan) => host.runCase(plan, seeds), { seed: 1616, numRuns: 100, file: FILE });
+  const outcomes = await runFuzz(t, planArbitrary(seeds.length), (plan) => host.runCase(plan, seeds), { seed: 1616, numRuns: 50, file: FILE });
   assertVariety(t, outcomes, 4);
 });
