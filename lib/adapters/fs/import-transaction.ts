@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -24,14 +24,15 @@ import {
 } from './cell-layout.js';
 import { isJsonObject } from '../../util/json.js';
 import { WRITE_BUFFER_BYTES } from '../../util/io-sizes.js';
+import { timeSlicer } from '../../util/yield.js';
 import { recordBatches, recordProblem } from '../../snapshot/lines.js';
 import { claimPath, commitSwap, newSwapId, releasePath, withCellLock } from './swap.js';
 
 /** The import transaction of `FsCellDataSource`. */
 export interface FsImportTransaction extends ImportTransaction {
   /**
-   * Waits until every staged resource is on disk (small ones are written in the background);
-   * rejects with the first write failure. `commit` does this itself.
+   * Waits until every staged resource is on disk. Every resource is written before its `putDav`
+   * resolves, so this resolves at once; kept for callers that flush before committing.
    */
   flush(): Promise<void>;
 }
@@ -53,8 +54,6 @@ export interface FsImportOptions {
 
 /** Content up to this many bytes is read whole and written in the background. */
 const SMALL_CONTENT_BYTES = 64 * 1024;
-/** Background writes of small resources in flight at most. */
-const WRITE_CONCURRENCY = 16;
 
 /** Whether an error is "already exists". */
 function isExists(error: unknown): boolean {
@@ -109,39 +108,21 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
     await pipeline(lines, createWriteStream(join(staging, name), { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }), { signal });
   };
 
-  // Small resources (metadata and content up to SMALL_CONTENT_BYTES) are written in the background,
-  // a bounded number at once: their bytes are already read and verified, and a cell of many small
-  // files would otherwise wait for every file-system call in turn. Any failure fails the import at
-  // the next putDav or at commit.
-  const pending = new Set<Promise<void>>();
-  /** Resources staged so far (a resource staged twice is refused at once, not by a later write). */
+  // Small resources (metadata, and content up to SMALL_CONTENT_BYTES) are written with synchronous
+  // calls, in slices of at most a few milliseconds between which the event loop runs: their bytes
+  // are already read and verified, and a cell of many small files would otherwise pay a thread-pool
+  // round trip for each of its several file-system calls per resource (as in the export view).
+  /** Resources staged so far (a resource staged twice is refused at once). */
   const stagedPaths = new Set<string>();
   /** The staged resources that are files (nothing may be staged inside them). */
   const filePaths = new Set<string>();
-  let backgroundError: unknown;
-  const throwBackgroundError = (): void => {
-    if (backgroundError !== undefined) throw backgroundError;
-  };
-  const inBackground = async (work: () => Promise<void>): Promise<void> => {
-    while (pending.size >= WRITE_CONCURRENCY) await Promise.race(pending);
-    throwBackgroundError();
-    const task: Promise<void> = work()
-      .catch((error: unknown) => {
-        backgroundError ??= error;
-      })
-      .finally(() => pending.delete(task));
-    pending.add(task);
-  };
-  const settle = async (): Promise<void> => {
-    while (pending.size > 0) await Promise.all(pending);
-  };
+  const slice = timeSlicer();
   const flush = async (): Promise<void> => {
-    await settle();
-    throwBackgroundError();
+    // Every resource is on disk once its putDav resolved.
   };
-  const writeMeta = async (dir: string, node: DavImportNode): Promise<void> => {
+  const writeMeta = (dir: string, node: DavImportNode): void => {
     try {
-      await writeFile(join(dir, PMETA_NAME), JSON.stringify(node.meta), { flag: 'wx', signal });
+      writeFileSync(join(dir, PMETA_NAME), JSON.stringify(node.meta), { flag: 'wx' });
     } catch (error) {
       if (isExists(error)) throw new PersoniumError('PR400-SN-0002', [davFolder(node.path) + PMETA_NAME], { cause: error });
       throw error;
@@ -151,7 +132,8 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
   const putDav = async (node: DavImportNode): Promise<void> => {
     try {
       checkOpen();
-      throwBackgroundError();
+      const pause = slice();
+      if (pause !== undefined) await pause;
       checkDavPath(node.path);
       if (!isJsonObject(node.meta)) throw new TypeError(`Metadata of WebDAV resource [${node.path}] is not an object`);
       if (stagedPaths.has(node.path)) throw new PersoniumError('PR400-SN-0002', [davFolder(node.path) + PMETA_NAME]);
@@ -162,10 +144,10 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
       stagedPaths.add(node.path);
       if (node.content !== undefined) filePaths.add(node.path);
       const dir = davDir(staging, node.path);
-      await mkdir(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       const content = node.content;
       if (content === undefined) {
-        await inBackground(() => writeMeta(dir, node));
+        writeMeta(dir, node);
         return;
       }
       const iterator = content[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -174,11 +156,8 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
       for (;;) {
         const next = await iterator.next();
         if (next.done === true) {
-          const bytes = Buffer.concat(head, headBytes);
-          await inBackground(async () => {
-            await writeMeta(dir, node);
-            await writeFile(join(dir, CONTENT_NAME), bytes, { flag: 'wx', signal });
-          });
+          writeMeta(dir, node);
+          writeFileSync(join(dir, CONTENT_NAME), Buffer.concat(head, headBytes), { flag: 'wx' });
           return;
         }
         head.push(next.value);
@@ -233,7 +212,6 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
     if (state === 'committing') throw new Error('The import transaction is committing');
     state = 'done';
     try {
-      await settle();
       await rm(staging, { recursive: true, force: true });
     } finally {
       releasePath(staging);
