@@ -5,8 +5,8 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { PersoniumError } from '../../errors.js';
+import { awaitUploadEnd } from '../../util/upload-end.js';
 import { classifyStorageError } from '../../storage-faults.js';
 import type { SnapshotInfo, SnapshotUpload, WriteConditions } from '../../types.js';
 import { fsFault } from './fs-faults.js';
@@ -117,24 +117,7 @@ export class FsUpload implements SnapshotUpload {
     if (this.#state !== 'open') {
       throw new Error(`This upload was already ${this.#state === 'committed' ? 'committed' : 'discarded'}`);
     }
-    const stream = this.stream;
-    if (stream.errored !== null) {
-      await this.#discard();
-      throw stream.errored;
-    }
-    if (!stream.writableFinished) {
-      if (stream.destroyed) {
-        await this.#discard();
-        throw new Error('The upload stream was destroyed before it finished');
-      }
-      if (!stream.writableEnded) throw new Error('End the upload stream before committing the upload');
-      try {
-        await finished(stream);
-      } catch (error) {
-        await this.#discard();
-        throw error;
-      }
-    }
+    await awaitUploadEnd(this.stream, () => this.#discard());
     this.#state = 'committing';
     const run = commitUpload(this.#target, this.#id, this.#temp, this.stream.bytes, conditions, (at) => {
       this.#bytesAt = at;

@@ -10,9 +10,9 @@
  * that honours conditional writes a writer in another process that got in between makes it fail
  * with 412 instead of being overwritten.
  */
-import { finished } from 'node:stream/promises';
 import type { CompleteMultipartUploadCommandInput, PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { PersoniumError } from '../../errors.js';
+import { awaitUploadEnd } from '../../util/upload-end.js';
 import type { SnapshotInfo, SnapshotUpload, WriteConditions } from '../../types.js';
 import { writePreconditionsHold } from '../../webdav/etags.js';
 import type { S3ClientLike } from './client.js';
@@ -91,24 +91,7 @@ export class S3Upload implements SnapshotUpload {
     if (this.#state !== 'open') {
       throw new Error(`This upload was already ${this.#state === 'committed' ? 'committed' : 'discarded'}`);
     }
-    const stream = this.stream;
-    if (stream.errored !== null) {
-      await this.#discard();
-      throw stream.errored;
-    }
-    if (!stream.writableFinished) {
-      if (stream.destroyed) {
-        await this.#discard();
-        throw new Error('The upload stream was destroyed before it finished');
-      }
-      if (!stream.writableEnded) throw new Error('End the upload stream before committing the upload');
-      try {
-        await finished(stream);
-      } catch (error) {
-        await this.#discard();
-        throw error;
-      }
-    }
+    await awaitUploadEnd(this.stream, () => this.#discard());
     this.#state = 'committing';
     const run = this.#target.serialise(() => this.#commit(conditions));
     this.#committing = run;
