@@ -7,7 +7,6 @@
 import { once } from 'node:events';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import test, { type ExecutionContext } from 'ava';
@@ -17,6 +16,7 @@ import { startChild } from '../helpers/child.js';
 import { runCli, spawnCli } from '../helpers/run-cli.js';
 import { makeDataDir } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
+import { forwardHalf, listenForTest } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Leases that outlast a loaded machine: these tests are about the command, not about lost workers. */
@@ -145,26 +145,12 @@ async function personiumStyle(t: ExecutionContext, upstreamPort: number) {
         return;
       }
       cut = true;
-      const half = Math.floor(Number(up.headers['content-length']) / 2);
-      let sent = 0;
-      up.on('data', (chunk: Buffer) => {
-        if (sent >= half) return;
-        const part = chunk.subarray(0, half - sent);
-        sent += part.length;
-        res.write(part);
-        if (sent >= half) res.socket?.end();
-      });
+      forwardHalf(up, res);
     });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+  return { origin: `http://127.0.0.1:${await listenForTest(t, server)}`, seen };
 }
 
 test('against a server that answers as Personium does (no 202 body, no Retry-After, ready before the start, Range ignored): backup and restore still work', async (t) => {

@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { request as httpRequest, createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
@@ -10,6 +8,7 @@ import { startChild } from '../helpers/child.js';
 import { runCli } from '../helpers/run-cli.js';
 import { makeDataDir } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
+import { forwardHalf, listenForTest } from '../helpers/proxy.js';
 
 /** A proxy that forwards everything and cuts the first whole download of a zip after half its bytes. */
 async function cuttingProxy(t: import('ava').ExecutionContext, upstreamPort: number) {
@@ -26,29 +25,12 @@ async function cuttingProxy(t: import('ava').ExecutionContext, upstreamPort: num
         up.pipe(res);
         return;
       }
-      const half = Math.floor(Number(up.headers['content-length']) / 2);
-      cut = half;
-      let sent = 0;
-      up.on('data', (chunk: Buffer) => {
-        if (sent >= half) return;
-        const part = chunk.subarray(0, half - sent);
-        sent += part.length;
-        res.write(part);
-        // Flushes the half, then closes the connection mid-body; the rest of the upstream answer is
-        // read and dropped, so the server sees a download that went well.
-        if (sent >= half) res.socket?.end();
-      });
+      cut = forwardHalf(up, res);
     });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return { port: (server.address() as AddressInfo).port, seen, cutAt: () => cut };
+  return { port: await listenForTest(t, server), seen, cutAt: () => cut };
 }
 
 test('a download cut midway is resumed with Range and If-Range: the same bytes, verified, and said so', async (t) => {
