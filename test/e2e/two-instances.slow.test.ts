@@ -1,6 +1,7 @@
 /**
  * Two host processes sharing one Redis job store and the same data directories: the job state
- * machine holds across instances, including when the instance running a job is killed.
+ * machine holds across instances, including when the instance running a job is killed. In the slow
+ * set (`npm run test:slow`): each test starts a Redis server and two host processes.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
