@@ -64,13 +64,15 @@ export class VerifyingStream extends Transform {
   }
 }
 
-/** Maps an error of yauzl's data stream to the reader's vocabulary. */
+/**
+ * Maps an error of an entry's data stream to the reader's vocabulary: inflate's errors (corrupt
+ * deflate data) are `PR400-SN-0003`; sizes that lie are caught by {@link VerifyingStream} itself.
+ */
 export function dataError(error: unknown, path: string): unknown {
   if (isPersoniumError(error)) return error;
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code;
-    // zlib errors (corrupt deflate data) and yauzl's byte-count assertions (sizes that lie).
-    if ((typeof code === 'string' && code.startsWith('Z_')) || /bytes in the stream/.test(error.message)) {
+    if (typeof code === 'string' && code.startsWith('Z_')) {
       return new PersoniumError('PR400-SN-0003', [path], { cause: error });
     }
   }
