@@ -65,6 +65,12 @@ export interface DavContent {
   readonly size: number;
   /** Opens a fresh stream of exactly `size` bytes. Called at most once, when the writer reaches it. */
   open(): Promise<Readable>;
+  /**
+   * The whole content, exactly `size` bytes, when the view already holds it in memory (a small file
+   * it read with the metadata). Optional: when present the writer uses it and never calls
+   * {@link DavContent.open}, which saves a stream per small file.
+   */
+  readonly bytes?: Buffer | undefined;
 }
 
 /**

@@ -47,7 +47,10 @@ async function digestStream(stream: Readable): Promise<{ size: number; sha256: s
   return { size, sha256: hash.digest('hex') };
 }
 
-/** Reads a whole export view, checking on the way that each content stream has its announced size. */
+/**
+ * Reads a whole export view, checking on the way that each content stream has its announced size
+ * and that the bytes a content holds in memory, if any, are the bytes its stream yields.
+ */
 export async function digestView(view: ExportView): Promise<CellDigest> {
   const records = {} as Record<ODataType, ODataRecord[]>;
   for (const type of ODATA_TYPES) {
@@ -63,6 +66,10 @@ export async function digestView(view: ExportView): Promise<CellDigest> {
       const content = await digestStream(await node.content.open());
       if (content.size !== node.content.size) {
         throw new Error(`content of [${node.path}] is ${content.size} bytes, announced ${node.content.size}`);
+      }
+      const { bytes } = node.content;
+      if (bytes !== undefined && createHash('sha256').update(bytes).digest('hex') !== content.sha256) {
+        throw new Error(`the bytes held for [${node.path}] are not the bytes its stream yields`);
       }
       dav.push({ path: node.path, meta: node.meta, content });
     }

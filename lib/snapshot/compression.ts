@@ -65,13 +65,19 @@ export function isPrecompressedType(contentType: unknown): boolean {
  * whose type does not decide.
  */
 export function worthDeflating(sample: Buffer): boolean {
-  return sample.length > 0 && deflateRawSync(sample).length <= sample.length * (1 - TRIAL_MIN_SAVING);
+  return sample.length > 0 && deflateRawSync(sample).length < sample.length * (1 - TRIAL_MIN_SAVING);
 }
 
 /**
- * Whether to deflate a file of `contentType` whose first bytes are `head` (at least
- * {@link TRIAL_BYTES} of them, unless the file is shorter).
+ * How to write a file of `contentType` whose first bytes are `head` (at least {@link TRIAL_BYTES}
+ * of them, unless the file is shorter), as `ZipWriter.addBuffer` takes it: `false` stores (an
+ * already-compressed type, or an empty file); a file longer than {@link TRIAL_BYTES} is deflated
+ * (`true`) when a trial deflate of its head saves {@link TRIAL_MIN_SAVING}; a file no longer than
+ * that is its own trial, so it gets `'auto'`: deflated once, by the zip writer, and kept deflated
+ * only if that saves {@link TRIAL_MIN_SAVING}, rather than deflated once on trial and again for the
+ * archive.
  */
-export function shouldDeflate(contentType: unknown, head: Buffer): boolean {
-  return !isPrecompressedType(contentType) && worthDeflating(head.subarray(0, TRIAL_BYTES));
+export function compressionOf(contentType: unknown, head: Buffer): boolean | 'auto' {
+  if (isPrecompressedType(contentType) || head.length === 0) return false;
+  return head.length <= TRIAL_BYTES ? 'auto' : worthDeflating(head.subarray(0, TRIAL_BYTES));
 }

@@ -24,7 +24,7 @@ import {
   recordJson,
 } from './format.js';
 import { recordBatches } from './lines.js';
-import { isPrecompressedType, shouldDeflate } from './compression.js';
+import { TRIAL_MIN_SAVING, compressionOf, isPrecompressedType } from './compression.js';
 import { ByteSlabs } from '../util/byte-slabs.js';
 import { ZipWriter, type ZipEntryInfo } from './zip.js';
 
@@ -231,8 +231,21 @@ class WriteSession {
     this.#integrityCount += 1;
   }
 
-  async #addBytes(path: string, bytes: Buffer, compress: boolean | 'auto'): Promise<void> {
-    this.#remember(await this.#guard(this.#zip.addBuffer(path, bytes, compress)));
+  /**
+   * Adds an entry whose bytes are known. Synchronous unless the zip writer has enough output pending
+   * to write it out: then it returns the promise of that write (a cell of many small resources adds
+   * most entries without a promise).
+   */
+  #addBytes(path: string, bytes: Buffer, compress: boolean | 'auto', minSaving = 0): Promise<void> | undefined {
+    if (this.#settled) throw new Error('snapshot write already settled');
+    this.#remember(this.#zip.put(path, bytes, compress, minSaving));
+    return this.#zip.flushDue ? this.#guard(this.#zip.flush()) : undefined;
+  }
+
+  /** Writes a whole file content held in memory, compressed by {@link compressionOf}'s rule. */
+  #addWhole(path: string, bytes: Buffer, contentType: unknown): Promise<void> | undefined {
+    this.#progress.bytes += bytes.length;
+    return this.#addBytes(path, bytes, compressionOf(contentType, bytes), TRIAL_MIN_SAVING);
   }
 
   async #produce(): Promise<void> {
@@ -254,7 +267,8 @@ class WriteSession {
       for (;;) {
         const next = await this.#guard(nodes.next());
         if (next.done === true) break;
-        await this.#addNode(next.value);
+        const pending = this.#addNode(next.value);
+        if (pending !== undefined) await pending;
       }
     } finally {
       // Stops the view's iteration on failure, without waiting for a view that may hang.
@@ -271,27 +285,57 @@ class WriteSession {
     await this.#guard(finished);
   }
 
-  async #addNode(node: DavNode): Promise<void> {
+  /**
+   * Writes one resource: its `.pmeta`, then its content. Synchronous for a resource whose content
+   * the view holds (or that has none) while no output is due: it returns a promise only when it must
+   * wait, so a cell of small files costs no promise per resource.
+   */
+  #addNode(node: DavNode): Promise<void> | undefined {
     const problem = badDavPath(node.path);
     if (problem !== undefined) throw new Error(`invalid WebDAV path [${node.path}]: ${problem}`);
     const folder = davFolder(node.path);
-    await this.#addBytes(folder + PMETA_NAME, Buffer.from(JSON.stringify(node.meta)), 'auto');
-    if (node.content !== undefined) {
-      await this.#addContent(folder + CONTENT_NAME, node.content, node.meta['ct']);
+    const meta = this.#addBytes(folder + PMETA_NAME, Buffer.from(JSON.stringify(node.meta)), 'auto');
+    const { content } = node;
+    if (content === undefined) {
+      this.#progress.davNodes += 1;
+      return meta;
     }
+    if (meta === undefined && content.bytes !== undefined) {
+      const written = this.#addHeld(folder + CONTENT_NAME, content.bytes, content.size, node.meta['ct']);
+      this.#progress.davNodes += 1;
+      return written;
+    }
+    return this.#addNodeContent(meta, folder + CONTENT_NAME, content, node.meta['ct']);
+  }
+
+  /** The rest of {@link WriteSession.#addNode} when it must wait: `.pmeta`'s write, then the content. */
+  async #addNodeContent(meta: Promise<void> | undefined, path: string, content: DavContent, contentType: unknown): Promise<void> {
+    await meta;
+    await this.#addContent(path, content, contentType);
     this.#progress.davNodes += 1;
+  }
+
+  /** Writes a content the view holds ({@link DavContent.bytes}), which must be `size` bytes. */
+  #addHeld(path: string, bytes: Buffer, size: number, contentType: unknown): Promise<void> | undefined {
+    if (bytes.length !== size) throw new Error(`content of [${path}] has ${bytes.length} bytes, not its declared ${size}`);
+    return this.#addWhole(path, bytes, contentType);
   }
 
   /**
    * Writes a file's content: stored for an already-compressed content type or an empty file;
-   * otherwise deflated unless deflating its first {@link TRIAL_BYTES} saves less than 5%. Content up
-   * to 64 KiB is read whole and written with its sizes known; larger content is streamed.
+   * otherwise deflated unless that saves less than 5% (judged on its first 16 KiB, see
+   * `compression.ts`). Content the view already holds ({@link DavContent.bytes}) and content up to
+   * 64 KiB are written whole with their sizes known; larger content is streamed.
    */
   async #addContent(path: string, content: DavContent, contentType: unknown): Promise<void> {
     const { size } = content;
     const countBytes = (n: number): void => {
       this.#progress.bytes += n;
     };
+    if (content.bytes !== undefined) {
+      await this.#addHeld(path, content.bytes, size, contentType);
+      return;
+    }
     if (size === 0) {
       (await this.#open(content)).destroy();
       await this.#addBytes(path, Buffer.alloc(0), false);
@@ -330,12 +374,11 @@ class WriteSession {
     const first = Buffer.concat(head, headBytes);
     if (ended) {
       if (first.length !== size) throw new Error(`content of [${path}] has ${first.length} bytes, not its declared ${size}`);
-      await this.#addBytes(path, first, shouldDeflate(contentType, first));
-      countBytes(size);
+      await this.#addWhole(path, first, contentType);
       return;
     }
     // Not precompressed (those were streamed stored above): the trial decides.
-    const compress = shouldDeflate(contentType, first);
+    const compress = compressionOf(contentType, first) !== false;
     async function* rest(): AsyncGenerator<Buffer> {
       let done = false;
       try {

@@ -18,7 +18,7 @@
  * the size or the offset of the central directory require it. This is the form yazl and Go's
  * archive/zip write; `unzip -t`, Python's `zipfile`, Java's `ZipFile` and yauzl all read it.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -76,6 +76,12 @@ const MAX16 = 0xffff;
 const FILE_ATTRIBUTES = (0o100644 << 16) >>> 0;
 /** Pending output is written out once it reaches this size. */
 const FLUSH_BYTES = 64 * 1024;
+/**
+ * `'auto'` stores data shorter than this without trying to deflate it: deflate saves a few bytes at
+ * most on so little, against the entry's own 80-odd bytes of headers, and costs a zlib call (about
+ * 14 microseconds, most of an entry's time for a cell of one-line files).
+ */
+export const MIN_DEFLATE_BYTES = 64;
 
 function writeUInt64(buffer: Buffer, value: number, offset: number): void {
   buffer.writeUInt32LE(value % 0x100000000, offset);
@@ -233,10 +239,13 @@ export class ZipWriter {
   }
 
   /**
-   * Adds an entry whose bytes are all known (at most 1 GiB). `compress`: `true` deflates, `false`
-   * stores, `'auto'` deflates only if that makes it smaller. Resolves with what was written.
+   * Adds an entry whose bytes are all known (at most 1 GiB), synchronously: its bytes join the
+   * pending output, which {@link ZipWriter.flush} writes out. `compress`: `true` deflates, `false`
+   * stores, `'auto'` deflates and keeps the deflated form only if it is smaller than the data by more
+   * than the fraction `minSaving` (default 0: smaller at all); `'auto'` stores data shorter than
+   * {@link MIN_DEFLATE_BYTES} without trying. Returns what was written.
    */
-  async addBuffer(path: string, data: Buffer, compress: boolean | 'auto'): Promise<ZipEntryInfo> {
+  put(path: string, data: Buffer, compress: boolean | 'auto', minSaving = 0): ZipEntryInfo {
     this.#enter();
     try {
       const name = checkPath(path);
@@ -244,9 +253,9 @@ export class ZipWriter {
       const crc = crc32(data);
       let stored = data;
       let method = 0;
-      if (compress !== false && data.length > 0) {
+      if (compress === true || (compress === 'auto' && data.length >= MIN_DEFLATE_BYTES)) {
         const deflated = deflateRawSync(data);
-        if (compress === true || deflated.length < data.length) {
+        if (compress === true || deflated.length < data.length * (1 - minSaving)) {
           stored = deflated;
           method = 8;
         }
@@ -255,18 +264,34 @@ export class ZipWriter {
       this.#queue(this.#localHeader(name, FLAG_UTF8, method, crc, stored.length, data.length));
       this.#queue(stored);
       this.#addCentral(name, FLAG_UTF8, method, crc, stored.length, data.length, offset);
-      await this.#flush();
       return {
         path,
         size: data.length,
         compressedSize: stored.length,
         deflated: method === 8,
         crc32: crc >>> 0,
-        sha256: createHash('sha256').update(data).digest('hex'),
+        sha256: hash('sha256', data, 'hex'),
       };
     } finally {
       this.#busy = false;
     }
+  }
+
+  /** Whether enough output is pending for {@link ZipWriter.flush} to write it out. */
+  get flushDue(): boolean {
+    return this.#pendingBytes >= FLUSH_BYTES;
+  }
+
+  /** Writes the pending output out once there is enough of it, honouring the output's backpressure. */
+  flush(): Promise<void> {
+    return this.#flush();
+  }
+
+  /** {@link ZipWriter.put}, then {@link ZipWriter.flush}: adds an entry and writes it out when due. */
+  async addBuffer(path: string, data: Buffer, compress: boolean | 'auto', minSaving = 0): Promise<ZipEntryInfo> {
+    const info = this.put(path, data, compress, minSaving);
+    await this.#flush();
+    return info;
   }
 
   /**

@@ -154,12 +154,15 @@ export function memoryView(data: ViewData): TestView {
   const toNode = (node: DavData): DavNode => {
     if (node.content === undefined) return { path: node.path, meta: node.meta };
     const given = node.content;
-    const content: DavContent = Buffer.isBuffer(given) || typeof given === 'string' ? bufferContent(given) : given;
+    const inline = Buffer.isBuffer(given) || typeof given === 'string';
+    const content: DavContent = inline ? bufferContent(given) : given;
     return {
       path: node.path,
       meta: node.meta,
       content: {
         size: content.size,
+        // Bytes and strings are opened as streams; a DavContent given with bytes is passed on whole.
+        bytes: inline ? undefined : content.bytes,
         open: () => {
           opened += 1;
           return content.open();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
-import { TRIAL_BYTES, isPrecompressedType, shouldDeflate, worthDeflating } from '../../lib/snapshot/compression.js';
+import { TRIAL_BYTES, compressionOf, isPrecompressedType, worthDeflating } from '../../lib/snapshot/compression.js';
 
 test('already-compressed content types, parameters and case ignored', (t) => {
   t.true(isPrecompressedType('image/jpeg'));
@@ -22,11 +22,18 @@ test('the trial deflate: repetitive heads are worth it, random ones and empty on
   t.false(worthDeflating(Buffer.alloc(0)));
 });
 
-test('shouldDeflate: the content type first, then a trial of the head only', (t) => {
+test('compressionOf: the content type first, then a trial of the head only', (t) => {
   const text = Buffer.alloc(TRIAL_BYTES * 4, 'x');
-  t.true(shouldDeflate('text/plain', text));
-  t.true(shouldDeflate(undefined, text));
-  t.false(shouldDeflate('image/png', text), 'a precompressed type is stored whatever its bytes');
+  t.is(compressionOf('text/plain', text), true);
+  t.is(compressionOf(undefined, text), true);
+  t.is(compressionOf('image/png', text), false, 'a precompressed type is stored whatever its bytes');
   const randomHead = Buffer.concat([randomBytes(TRIAL_BYTES), Buffer.alloc(TRIAL_BYTES * 3, 'x')]);
-  t.false(shouldDeflate('text/plain', randomHead), 'judged by its first TRIAL_BYTES');
+  t.is(compressionOf('text/plain', randomHead), false, 'judged by its first TRIAL_BYTES');
+});
+
+test('compressionOf: a file no longer than the trial is its own trial, deflated once by the zip writer', (t) => {
+  t.is(compressionOf('text/plain', Buffer.alloc(TRIAL_BYTES, 'x')), 'auto');
+  t.is(compressionOf(undefined, Buffer.from('one line\n')), 'auto');
+  t.is(compressionOf('image/png', Buffer.from('one line\n')), false);
+  t.is(compressionOf('text/plain', Buffer.alloc(0)), false, 'an empty file is stored');
 });

@@ -3,7 +3,7 @@
  * accept (yauzl, Info-ZIP unzip, Python's zipfile), the integrity list, the stored-or-deflated choice,
  * abort, progress, failures, and ZIP64 (forced, by entry count, and by a file over 4 GiB).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -25,6 +25,12 @@ const checkersTest = needing(test, 'unzip', 'python3');
 const UNIT = 'https://unit.example/';
 const CREATED = 1669806000000;
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+/** A content the view holds in memory: opening it fails the write. */
+const held = (bytes: Buffer): DavContent => ({
+  size: bytes.length,
+  bytes,
+  open: () => Promise.reject(new Error('a held content was opened')),
+});
 
 /** The entry names the writer must produce for some data, in order. */
 function expectedNames(dav: readonly DavData[]): string[] {
@@ -144,6 +150,15 @@ unzipTest('stored or deflated: by content type, else by a trial deflate of the h
     f('text.bin', 'application/octet-stream', generatedContent(200_000, 'text')),
     f('untyped.dat', undefined, generatedContent(100_000, 'text')),
     f('empty.txt', 'text/plain', Buffer.alloc(0)),
+    f('held.txt', 'text/plain', held(Buffer.alloc(3_000, 'line of text\n'))),
+    f('held-noise.bin', undefined, held(randomBytes(3_000))),
+    // Under 64 bytes: stored without a trial, however well it would deflate.
+    f('tiny.txt', 'text/plain', held(Buffer.alloc(63, 'a'))),
+    f('tiny-opened.txt', 'text/plain', Buffer.alloc(63, 'a')),
+    f('just-enough.txt', 'text/plain', held(Buffer.alloc(64, 'a'))),
+    // Deflate saves about 2.5% of it: under the 5% rule, so it is stored.
+    f('barely.bin', undefined, held(Buffer.concat([randomBytes(3_900), Buffer.alloc(100)]))),
+    f('barely-opened.bin', undefined, Buffer.concat([randomBytes(3_900), Buffer.alloc(100)])),
   ];
   await writeToFile(memoryView({ dav }), file);
   const methods = new Map((await centralEntries(file)).map((e) => [e.name, e.method]));
@@ -163,6 +178,13 @@ unzipTest('stored or deflated: by content type, else by a trial deflate of the h
       'text.bin': 'deflated',
       'untyped.dat': 'deflated',
       'empty.txt': 'stored',
+      'held.txt': 'deflated',
+      'held-noise.bin': 'stored',
+      'tiny.txt': 'stored',
+      'tiny-opened.txt': 'stored',
+      'just-enough.txt': 'deflated',
+      'barely.bin': 'stored',
+      'barely-opened.bin': 'stored',
     },
   );
   for (const f16 of ODATA_FILES) t.is(methods.get(f16.path), 8, `${f16.path} deflated`);
@@ -170,6 +192,18 @@ unzipTest('stored or deflated: by content type, else by a trial deflate of the h
   t.is((await run('unzip', ['-t', file])).code, 0);
   const report = await verifySnapshot(await fileSource(file));
   t.true(report.ok, JSON.stringify(report.error));
+});
+
+test('content the view holds in memory is written from its bytes, never opened, and must match its size', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'held.zip');
+  const bytes = Buffer.from('held in memory\n');
+  await writeToFile(memoryView({ dav: [{ path: '', meta: {} }, { path: 'a.txt', meta: {}, content: held(bytes) }] }), file);
+  const entries = await entryBytes(file);
+  t.deepEqual(entries.get('20_webdav/a.txt/content'), bytes);
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  const lying = memoryView({ dav: [{ path: 'a', meta: {}, content: { ...held(bytes), size: bytes.length + 1 } }] });
+  await t.throwsAsync(writeSnapshot(lying, sink, { unitUrl: UNIT }), { message: /has 15 bytes, not its declared 16/ });
 });
 
 /** A view whose one file is endless (as far as the test goes), with a handle on the stream. */

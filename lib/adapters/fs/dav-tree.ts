@@ -116,23 +116,50 @@ function openNoFollow(dir: string, name: string): number {
   return openSync(join(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW);
 }
 
+/** A reused buffer for reading `.pmeta` files: most fit it, and are read with no `fstat`. */
+const metaScratch = Buffer.allocUnsafe(16 * 1024);
+
+/** Fills `buffer` from an open file's start; returns the bytes read (fewer at the end of the file). */
+function readInto(fd: number, buffer: Buffer): number {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const n = readSync(fd, buffer, filled, buffer.length - filled, filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled;
+}
+
 /**
  * Reads a resource's `.pmeta`, refusing one that is missing, larger than `maxBytes` or not a JSON
- * object. `path` names the resource in errors.
+ * object. `path` names the resource in errors. A `.pmeta` that fits a 16 KiB buffer costs an `open`,
+ * one `read` and a `close`; a larger one is measured first with `fstat`.
  */
 export function readMeta(dir: string, path: string, maxBytes: number): DavMeta {
+  const missing = (): Error => new Error(`WebDAV resource [${path}] has no ${PMETA_NAME}`);
+  const tooLarge = (): Error => new Error(`${PMETA_NAME} of WebDAV resource [${path}] is larger than ${maxBytes} bytes`);
   let fd: number;
   try {
     fd = openNoFollow(dir, PMETA_NAME);
   } catch {
-    throw new Error(`WebDAV resource [${path}] has no ${PMETA_NAME}`);
+    throw missing();
   }
   let text: string;
   try {
-    const info = fstatSync(fd);
-    if (!info.isFile()) throw new Error(`WebDAV resource [${path}] has no ${PMETA_NAME}`);
-    if (info.size > maxBytes) throw new Error(`${PMETA_NAME} of WebDAV resource [${path}] is larger than ${maxBytes} bytes`);
-    text = readUpTo(fd, info.size).toString('utf8');
+    let filled: number;
+    try {
+      filled = readInto(fd, metaScratch);
+    } catch {
+      throw missing(); // not a regular file (a folder named .pmeta)
+    }
+    if (filled < metaScratch.length) {
+      if (filled > maxBytes) throw tooLarge();
+      text = metaScratch.toString('utf8', 0, filled);
+    } else {
+      const info = fstatSync(fd);
+      if (info.size > maxBytes) throw tooLarge();
+      text = readUpTo(fd, info.size).toString('utf8');
+    }
   } finally {
     closeSync(fd);
   }

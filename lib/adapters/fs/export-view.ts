@@ -119,6 +119,7 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
         const file = join(entry.dir, CONTENT_NAME);
         const content: DavContent = {
           size,
+          bytes: small,
           open: async () => {
             checkOpen();
             if (small !== undefined) return track(Readable.from([small]));

@@ -1,0 +1,40 @@
+/**
+ * A worker started from a function's source text runs it with its worker data, whatever the
+ * transpiler did to the function (the tests run the TypeScript sources through esbuild, which wraps
+ * named functions and classes in a `__name` helper).
+ */
+import { once } from 'node:events';
+import test from 'ava';
+import { startInlineWorker } from '../../lib/util/inline-worker.js';
+
+function doubler(data: { n: number }): void {
+  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
+  function twice(x: number): number {
+    return x * 2;
+  }
+  const plusOne = (y: number): number => twice(y) + 1;
+  class Counter {
+    count = 1;
+  }
+  parentPort?.postMessage({ result: plusOne(data.n), count: new Counter().count, name: twice.name });
+}
+
+test('runs a self-contained function with its worker data, inner functions and classes included', async (t) => {
+  const worker = startInlineWorker(doubler, { n: 20 });
+  try {
+    const [message] = (await once(worker, 'message')) as [unknown];
+    t.deepEqual(message, { result: 41, count: 1, name: 'twice' });
+  } finally {
+    await worker.terminate();
+  }
+});
+
+function thrower(): void {
+  throw new Error('from the worker');
+}
+
+test('an error thrown by the function reaches the worker error event', async (t) => {
+  const worker = startInlineWorker(thrower, undefined);
+  const [error] = (await once(worker, 'error').catch((e: unknown) => [e])) as [Error];
+  t.is(error.message, 'from the worker');
+});
