@@ -89,7 +89,7 @@ export interface DavNode {
   readonly content?: DavContent;
 }
 
-/** Sizes of an export view, known before the first byte is written; they weight the progress. */
+/** Sizes of an export view; they weight the progress. */
 export interface ExportTotals {
   /** The number of OData records in all 16 types (the cell record not included). */
   readonly records: number;
@@ -104,8 +104,13 @@ export interface ExportTotals {
  * method may load a whole type or the whole tree into memory.
  */
 export interface ExportView {
-  /** The sizes of what the view holds. */
-  readonly totals: ExportTotals;
+  /**
+   * The sizes of what the view holds: known when the view opens, or a promise of them for a view
+   * that counts while the export already reads (the Fs source counts its WebDAV tree on a worker
+   * thread meanwhile). The export's progress stays at 0% until they are known; a rejection fails the
+   * export.
+   */
+  readonly totals: ExportTotals | Promise<ExportTotals>;
   /** Resolves to the cell record (`10_odata/00_cell.json`, `_type` `Cell`). */
   cellRecord(): Promise<ODataRecord>;
   /** Yields every record of one type, in a stable order. An empty type yields nothing. */

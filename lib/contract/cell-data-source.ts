@@ -74,7 +74,7 @@ export async function digestView(view: ExportView): Promise<CellDigest> {
       dav.push({ path: node.path, meta: node.meta, content });
     }
   }
-  return { totals: view.totals, cellRecord: await view.cellRecord(), records, dav };
+  return { totals: await view.totals, cellRecord: await view.cellRecord(), records, dav };
 }
 
 /** Resolves a cell that must exist. */

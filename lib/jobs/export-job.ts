@@ -32,7 +32,10 @@ async function runExport(deps: ExportJobDeps, cell: CellInfo, name: string, unit
   const { cells, snapshots, onError } = deps;
   const view = await cells.openExport(cell, job.signal);
   try {
-    const progress = new Progress(view.totals);
+    const progress = new Progress();
+    // The totals may still be counted while the export reads (see ExportView.totals).
+    const counted = Promise.resolve(view.totals).then((totals) => progress.setTotal(totals));
+    counted.catch(() => undefined); // awaited below, once the write is done
     const upload = await snapshots.write(cell.id, zipName(name), { contentType: 'application/zip' });
     try {
       await writeSnapshot(view, upload.stream, {
@@ -40,6 +43,7 @@ async function runExport(deps: ExportJobDeps, cell: CellInfo, name: string, unit
         signal: job.signal,
         onProgress: (done) => job.setProgress(progress.update(done)),
       });
+      await counted;
       await job.confirmLease();
       await upload.commit({ ifNoneMatch: '*' });
     } catch (error) {

@@ -25,10 +25,15 @@ export function weigh(amount: WorkAmount): number {
 /** Tracks one job's percent. */
 export class Progress {
   #percent = 0;
-  readonly #total: number;
+  #total: number | undefined;
 
-  /** @param total - the total amount of work. */
-  constructor(total: WorkAmount) {
+  /** @param total - the total amount of work, if known yet (see {@link Progress.setTotal}). */
+  constructor(total?: WorkAmount) {
+    if (total !== undefined) this.setTotal(total);
+  }
+
+  /** Sets the total amount of work; until it is known the percent stays 0. */
+  setTotal(total: WorkAmount): void {
     this.#total = Math.max(1, weigh(total));
   }
 
@@ -37,8 +42,9 @@ export class Progress {
     return this.#percent;
   }
 
-  /** Records the work done so far; resolves to the (never decreasing) percent. */
+  /** Records the work done so far; returns the (never decreasing) percent. */
   update(done: WorkAmount): number {
+    if (this.#total === undefined) return this.#percent;
     const percent = runningPercent((weigh(done) * 100) / this.#total);
     if (percent > this.#percent) this.#percent = percent;
     return this.#percent;

@@ -17,6 +17,8 @@ export interface WrapOptions {
   readonly importDelayMs?: number;
   /** The export's WebDAV tree starts only once this resolves. */
   readonly exportGate?: Promise<void>;
+  /** The export view's totals: a promise that rejects with this (as a failed count would). */
+  readonly failTotals?: Error;
 }
 
 async function* gated<T>(items: AsyncIterable<T>, gate: Promise<void>): AsyncIterable<T> {
@@ -48,7 +50,7 @@ export function wrapCells(inner: CellDataSource, options: WrapOptions): CellData
     async openExport(cell: CellInfo, signal: AbortSignal): Promise<ExportView> {
       const view = await inner.openExport(cell, signal);
       return {
-        totals: view.totals,
+        totals: options.failTotals === undefined ? view.totals : Promise.reject(options.failTotals),
         cellRecord: () => view.cellRecord(),
         records: (type: ODataType): AsyncIterable<ODataRecord> => paced(view.records(type), delay, signal),
         dav: (): AsyncIterable<DavNode> => {

@@ -48,3 +48,10 @@ test('Progress: weighted by bytes and records, never decreasing, at most 99 befo
   t.is(progress.update({ records: 0, davNodes: 0, bytes: 0 }), 25, 'never decreases');
   t.is(progress.update({ records: 10, davNodes: 0, bytes: 10 * 512 }), 99);
 });
+
+test('Progress: 0% until the total is known, then weighted from the work done so far', (t) => {
+  const progress = new Progress();
+  t.is(progress.update({ records: 5, davNodes: 0, bytes: 0 }), 0, 'no total yet');
+  progress.setTotal({ records: 10, davNodes: 0, bytes: 10 * 512 });
+  t.is(progress.update({ records: 5, davNodes: 0, bytes: 0 }), 25);
+});

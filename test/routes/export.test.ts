@@ -181,6 +181,16 @@ test('a data source failing midway: .error with its code, no .zip, status ready'
   });
 });
 
+test('a view whose totals cannot be counted fails the export: .error with its code, no .zip', async (t) => {
+  const failure = new PersoniumError('PR503-SV-0001');
+  const server = await startServer(t, 'root', { wrapCells: (cells) => wrapCells(cells, { failTotals: failure }) });
+  const id = await cellIdOf(server.dataDir, 'alice');
+  t.is((await post(server, { Name: 'uncounted' })).status, 202);
+  await waitFor(async () => (await status(server)).body['status'] === 'ready');
+  t.deepEqual(await readErrorFile(server, id, 'uncounted.error'), failure.toJSON());
+  t.deepEqual(await names(server, id), ['uncounted.error']);
+});
+
 test('the job limit answers 503 PR503-SV-0001 with Retry-After', async (t) => {
   const server = await startServer(t, 'root', {
     wrapCells: (cells) => wrapCells(cells, { delayMs: 100 }),

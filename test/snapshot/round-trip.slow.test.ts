@@ -86,7 +86,7 @@ test('a 100,000-record cell with 66,000 entries (ZIP64 by count) survives export
   const signal = new AbortController().signal;
 
   const view = await cells.openExport(big, signal);
-  t.is(view.totals.records, RECORDS);
+  t.is((await view.totals).records, RECORDS);
   const upload = await store.write(big.id, 'big.zip', { contentType: 'application/zip' });
   await writeSnapshot(view, upload.stream, { unitUrl: 'https://unit.example/' });
   await view.close();

@@ -30,8 +30,8 @@ test('a good snapshot: ok, with the counts, the manifest and sha256 integrity', 
   const counts: Record<string, number> = {};
   for (const type of ODATA_TYPES) counts[type] = data.records?.[type]?.length ?? 0;
   t.deepEqual(report.counts, counts);
-  t.is(report.davNodes, view.totals.davNodes);
-  t.is(report.contentBytes, view.totals.bytes);
+  t.is(report.davNodes, (await view.totals).davNodes);
+  t.is(report.contentBytes, (await view.totals).bytes);
   t.true(bytes > report.contentBytes, 'every entry was read');
 });
 

@@ -1,167 +1,232 @@
 /**
  * Walking a cell's `dav/` tree: depth-first, the root first, parents before their children, siblings
  * in code-unit order, holding only the sorted child-name listings of the folders on the current
- * branch (one listing per level), never the whole tree.
- * Symbolic links are never followed: a link is neither a child resource nor content.
+ * branch (one listing per level), never the whole tree. Symbolic links are never followed: a link is
+ * neither a child resource nor content.
  *
- * The file system calls are synchronous, made in slices of at most a few milliseconds between which
- * the event loop runs (`util/yield.ts`): a cell of many small resources costs several calls per
- * resource, and each call through libuv's thread pool costs many times the call itself (measured:
- * 33,000 one-line files exported in about a third of the time). For local disks only: on a network
- * file system a single call may block the event loop for its whole round trip.
+ * The walk runs on a worker thread ({@link davWalker}, started per walk): a cell of many small
+ * resources costs several file system calls per resource (`readdir`, `lstat`, and `open`, `read`,
+ * `close` of its `.pmeta` and small content), which made up most of the export of such a cell. On the
+ * worker they are synchronous calls (each call through libuv's thread pool costs many times the call
+ * itself) and they run beside the export's own work instead of taking the event loop's time. The
+ * worker sends resources in batches, at most {@link BATCHES_AHEAD} ahead of the reader, so memory
+ * stays bounded: each batch holds at most {@link BATCH_RESOURCES} resources and about
+ * {@link BATCH_BYTES} of small content. The `.pmeta` text is parsed on the main thread.
  *
  * @module
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync } from 'node:fs';
+import type { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import { timeSlicer } from '../../util/yield.js';
 import { CONTENT_NAME, PMETA_NAME } from '../../snapshot/format.js';
 import type { DavMeta } from '../../types.js';
-import { DAV_DIR, PRIVATE_ROOT_DIRS, pathKind } from './cell-layout.js';
+import { startInlineWorker } from '../../util/inline-worker.js';
 import { isJsonObject } from '../../util/json.js';
+import { DAV_DIR, PRIVATE_ROOT_DIRS, pathKind } from './cell-layout.js';
 
-/** One resource folder found by {@link walkDav}. */
-export interface DavEntry {
+/** Resources per batch sent by the walker. */
+export const BATCH_RESOURCES = 512;
+/** Bytes of small content per batch (a batch closes once it holds this much). */
+export const BATCH_BYTES = 1024 * 1024;
+/** Batches the walker may send before the reader has taken them. */
+export const BATCHES_AHEAD = 2;
+
+/** One resource folder found by the walk. */
+export interface DavResource {
   /** The resource's path below the WebDAV root (`''` for the root). */
   readonly path: string;
   /** Its folder on disk. */
   readonly dir: string;
   /** The size of its `content` file, when it is a file resource. */
   readonly contentSize?: number;
+  /** Its metadata, parsed. */
+  readonly meta: DavMeta;
+  /** Its whole content, when it is small (1 byte to `smallBytes`). */
+  readonly small?: Buffer;
 }
 
-/** One folder of the tree, read with a single `readdir`. */
-interface Folder {
-  /** Whether it holds a regular `.pmeta` file (it is a resource). */
-  readonly isResource: boolean;
-  /** Whether it holds a regular `content` file. */
-  readonly hasContent: boolean;
-  /** Its child folders, sorted by code unit. */
-  readonly children: string[];
+/** What the walker reads besides the tree. */
+export interface WalkOptions {
+  /** Read each resource's `.pmeta`, refusing one larger than this many bytes. */
+  readonly maxMetaBytes: number;
+  /** Read each content of 1 to this many bytes whole. */
+  readonly smallBytes: number;
 }
 
-/** Reads one folder: one `readdir` tells its files and its child folders (links are neither). */
-function readFolder(dir: string, isRoot: boolean): Folder {
-  let isResource = false;
-  let hasContent = false;
-  const children: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) {
-      if (!(isRoot && PRIVATE_ROOT_DIRS.includes(entry.name))) children.push(entry.name);
-    } else if (entry.isFile()) {
-      if (entry.name === PMETA_NAME) isResource = true;
-      else if (entry.name === CONTENT_NAME) hasContent = true;
-    }
-  }
-  return { isResource, hasContent, children: children.sort() };
+/** The worker's data. */
+interface WalkerData {
+  readonly rootDir: string;
+  readonly privateRootDirs: readonly string[];
+  readonly pmetaName: string;
+  readonly contentName: string;
+  /** Absent: only count. */
+  readonly read?: WalkOptions;
+  readonly batchResources: number;
+  readonly batchBytes: number;
+  readonly batchesAhead: number;
 }
 
-/** Describes one resource folder: its path, and the size of its content if it has one. */
-function entry(path: string, dir: string, folder: Folder): DavEntry {
-  if (!folder.hasContent) return { path, dir };
-  const { size } = lstatSync(join(dir, CONTENT_NAME));
-  return { path, dir, contentSize: size };
+/** One resource as the worker sends it. */
+interface WalkedResource {
+  readonly path: string;
+  readonly dir: string;
+  readonly contentSize?: number | undefined;
+  /** The `.pmeta` text, or `missing` / `large` for a `.pmeta` that cannot be read. */
+  readonly meta?: string | { readonly problem: 'missing' | 'large' } | undefined;
+  /** Offset and length of the small content in the batch's bytes. */
+  readonly small?: readonly [number, number] | undefined;
 }
+
+/** A message of the worker. */
+type WalkerMessage =
+  | { readonly batch: readonly WalkedResource[]; readonly bytes: Uint8Array }
+  | { readonly done: { readonly davNodes: number; readonly bytes: number } }
+  | { readonly error: { readonly message: string; readonly code?: string } };
 
 /**
- * Yields every resource folder of a cell directory's WebDAV tree: the root first, then depth-first
- * with siblings sorted. A folder is a resource when it holds a `.pmeta` file; a folder without one is
- * an intermediate folder: not yielded, but walked (as the snapshot reader treats a folder of
- * `20_webdav/` without `.pmeta`). A cell without a `dav/` folder has no resources. Checks `signal`
- * before every folder. Each folder costs one `readdir` (plus one `lstat` for a file's size).
+ * The walker, run on its worker thread: walks the tree and sends batches of resources, then its
+ * counts. Self-contained (see `util/inline-worker.ts`).
  */
-export async function* walkDav(cellDir: string, signal: AbortSignal): AsyncGenerator<DavEntry> {
-  const rootDir = join(cellDir, DAV_DIR);
-  signal.throwIfAborted();
-  if ((await pathKind(rootDir)) !== 'directory') return;
-  const rootFolder = readFolder(rootDir, true);
-  if (rootFolder.isResource) yield entry('', rootDir, rootFolder);
-  const slice = timeSlicer();
-  const stack: { path: string; dir: string; names: string[]; next: number }[] = [
-    { path: '', dir: rootDir, names: rootFolder.children, next: 0 },
-  ];
-  for (;;) {
-    const top = stack[stack.length - 1];
-    if (top === undefined) return;
-    const name = top.names[top.next++];
-    if (name === undefined) {
-      stack.pop();
-      continue;
+async function davWalker(data: WalkerData): Promise<void> {
+  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const fs = require('node:fs') as typeof import('node:fs');
+  const { join: joinPath } = require('node:path') as typeof import('node:path');
+  if (parentPort === null) return;
+  const port = parentPort;
+  const { read } = data;
+  let credits = data.batchesAhead;
+  let wake: (() => void) | undefined;
+  port.on('message', () => {
+    credits += 1;
+    wake?.();
+    wake = undefined;
+  });
+
+  const scratch = Buffer.allocUnsafe(16 * 1024);
+  let slab = Buffer.allocUnsafe(data.batchBytes);
+  let used = 0;
+  let batch: WalkedResource[] = [];
+  let davNodes = 0;
+  let bytes = 0;
+
+  const send = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    while (credits === 0) await new Promise<void>((resolve) => (wake = resolve));
+    credits -= 1;
+    const message: WalkerMessage = { batch, bytes: new Uint8Array(slab.buffer, slab.byteOffset, used) };
+    port.postMessage(message, [slab.buffer]);
+    slab = Buffer.allocUnsafe(data.batchBytes);
+    used = 0;
+    batch = [];
+  };
+
+  /** Reads a folder: its files and its sorted child folders (links are neither). */
+  const readFolder = (dir: string, isRoot: boolean): { isResource: boolean; hasContent: boolean; children: string[] } => {
+    let isResource = false;
+    let hasContent = false;
+    const children: string[] = [];
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) {
+        if (!(isRoot && data.privateRootDirs.includes(entry.name))) children.push(entry.name);
+      } else if (entry.isFile()) {
+        if (entry.name === data.pmetaName) isResource = true;
+        else if (entry.name === data.contentName) hasContent = true;
+      }
     }
-    const pause = slice();
-    if (pause !== undefined) await pause;
-    signal.throwIfAborted();
-    const path = top.path === '' ? name : `${top.path}/${name}`;
-    const dir = join(top.dir, name);
-    const folder = readFolder(dir, false);
-    if (folder.isResource) yield entry(path, dir, folder);
-    stack.push({ path, dir, names: folder.children, next: 0 });
-  }
-}
+    return { isResource, hasContent, children: children.sort() };
+  };
 
-/** Reads up to `max` bytes of an open file from its start; fewer when it is shorter. */
-function readUpTo(fd: number, max: number): Buffer {
-  const buffer = Buffer.allocUnsafe(max);
-  let filled = 0;
-  while (filled < max) {
-    const n = readSync(fd, buffer, filled, max - filled, filled);
-    if (n === 0) break;
-    filled += n;
-  }
-  return buffer.subarray(0, filled);
-}
+  const openNoFollow = (dir: string, name: string): number =>
+    fs.openSync(joinPath(dir, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
 
-/** Opens a file of a resource folder for reading, never through a symbolic link. */
-function openNoFollow(dir: string, name: string): number {
-  return openSync(join(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW);
-}
+  /** Fills `buffer` from `at` to `end` from an open file's start; returns the bytes read. */
+  const readInto = (fd: number, buffer: Buffer, at: number, end: number): number => {
+    let filled = 0;
+    while (at + filled < end) {
+      const n = fs.readSync(fd, buffer, at + filled, end - at - filled, filled);
+      if (n === 0) break;
+      filled += n;
+    }
+    return filled;
+  };
 
-/** A reused buffer for reading `.pmeta` files: most fit it, and are read with no `fstat`. */
-const metaScratch = Buffer.allocUnsafe(16 * 1024);
-
-/** Fills `buffer` from an open file's start; returns the bytes read (fewer at the end of the file). */
-function readInto(fd: number, buffer: Buffer): number {
-  let filled = 0;
-  while (filled < buffer.length) {
-    const n = readSync(fd, buffer, filled, buffer.length - filled, filled);
-    if (n === 0) break;
-    filled += n;
-  }
-  return filled;
-}
-
-/**
- * Reads a resource's `.pmeta`, refusing one that is missing, larger than `maxBytes` or not a JSON
- * object. `path` names the resource in errors. A `.pmeta` that fits a 16 KiB buffer costs an `open`,
- * one `read` and a `close`; a larger one is measured first with `fstat`.
- */
-export function readMeta(dir: string, path: string, maxBytes: number): DavMeta {
-  const missing = (): Error => new Error(`WebDAV resource [${path}] has no ${PMETA_NAME}`);
-  const tooLarge = (): Error => new Error(`${PMETA_NAME} of WebDAV resource [${path}] is larger than ${maxBytes} bytes`);
-  let fd: number;
-  try {
-    fd = openNoFollow(dir, PMETA_NAME);
-  } catch {
-    throw missing();
-  }
-  let text: string;
-  try {
-    let filled: number;
+  const readMetaText = (dir: string, maxBytes: number): WalkedResource['meta'] => {
+    let fd: number;
     try {
-      filled = readInto(fd, metaScratch);
+      fd = openNoFollow(dir, data.pmetaName);
     } catch {
-      throw missing(); // not a regular file (a folder named .pmeta)
+      return { problem: 'missing' };
     }
-    if (filled < metaScratch.length) {
-      if (filled > maxBytes) throw tooLarge();
-      text = metaScratch.toString('utf8', 0, filled);
-    } else {
-      const info = fstatSync(fd);
-      if (info.size > maxBytes) throw tooLarge();
-      text = readUpTo(fd, info.size).toString('utf8');
+    try {
+      let filled: number;
+      try {
+        filled = readInto(fd, scratch, 0, scratch.length);
+      } catch {
+        return { problem: 'missing' }; // not a regular file (a folder named .pmeta)
+      }
+      if (filled < scratch.length) return filled > maxBytes ? { problem: 'large' } : scratch.toString('utf8', 0, filled);
+      const { size } = fs.fstatSync(fd);
+      if (size > maxBytes) return { problem: 'large' };
+      const whole = Buffer.allocUnsafe(size);
+      return whole.toString('utf8', 0, readInto(fd, whole, 0, size));
+    } finally {
+      fs.closeSync(fd);
     }
-  } finally {
-    closeSync(fd);
+  };
+
+  const visit = async (path: string, dir: string, folder: { hasContent: boolean }): Promise<void> => {
+    const contentSize = folder.hasContent ? fs.lstatSync(joinPath(dir, data.contentName)).size : undefined;
+    davNodes += 1;
+    bytes += contentSize ?? 0;
+    if (read === undefined) return;
+    const meta = readMetaText(dir, read.maxMetaBytes);
+    let small: [number, number] | undefined;
+    if (contentSize !== undefined && contentSize > 0 && contentSize <= read.smallBytes) {
+      if (used + contentSize > slab.length) await send();
+      const fd = openNoFollow(dir, data.contentName);
+      try {
+        small = [used, readInto(fd, slab, used, used + contentSize)];
+      } finally {
+        fs.closeSync(fd);
+      }
+      used += small[1];
+    }
+    batch.push({ path, dir, contentSize, meta, small });
+    if (batch.length >= data.batchResources || used >= data.batchBytes) await send();
+  };
+
+  try {
+    const rootFolder = readFolder(data.rootDir, true);
+    if (rootFolder.isResource) await visit('', data.rootDir, rootFolder);
+    const stack: { path: string; dir: string; names: string[]; next: number }[] = [
+      { path: '', dir: data.rootDir, names: rootFolder.children, next: 0 },
+    ];
+    for (;;) {
+      const top = stack[stack.length - 1];
+      if (top === undefined) break;
+      const name = top.names[top.next++];
+      if (name === undefined) {
+        stack.pop();
+        continue;
+      }
+      const path = top.path === '' ? name : `${top.path}/${name}`;
+      const dir = joinPath(top.dir, name);
+      const folder = readFolder(dir, false);
+      if (folder.isResource) await visit(path, dir, folder);
+      stack.push({ path, dir, names: folder.children, next: 0 });
+    }
+    await send();
+    port.postMessage({ done: { davNodes, bytes } } satisfies WalkerMessage);
+  } catch (error) {
+    const { message, code } = error as NodeJS.ErrnoException;
+    port.postMessage({ error: code === undefined ? { message } : { message, code } } satisfies WalkerMessage);
+  }
+}
+
+/** Parses a `.pmeta` text as the walker read it. `path` names the resource in errors. */
+function parseMeta(text: WalkedResource['meta'], path: string, maxBytes: number): DavMeta {
+  if (typeof text !== 'string') {
+    if (text?.problem === 'large') throw new Error(`${PMETA_NAME} of WebDAV resource [${path}] is larger than ${maxBytes} bytes`);
+    throw new Error(`WebDAV resource [${path}] has no ${PMETA_NAME}`);
   }
   let value: unknown;
   try {
@@ -173,15 +238,104 @@ export function readMeta(dir: string, path: string, maxBytes: number): DavMeta {
   return value;
 }
 
+/** An error of the walker, as the main thread throws it (with its errno code, if any). */
+function walkerError(error: { readonly message: string; readonly code?: string }): Error {
+  return Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code });
+}
+
 /**
- * Reads the first `size` bytes of a resource's `content` (a small file, whole), never through a
- * symbolic link. Returns fewer bytes if the file is shorter than `size`.
+ * Runs a walker on a worker thread and yields what it sends: batches, then its counts last. The
+ * worker is terminated when the iteration ends, however it ends; `signal` ends it with its reason.
  */
-export function readSmallContent(dir: string, size: number): Buffer {
-  const fd = openNoFollow(dir, CONTENT_NAME);
+async function* runWalker(data: WalkerData, signal: AbortSignal): AsyncGenerator<WalkerMessage> {
+  signal.throwIfAborted();
+  const worker: Worker = startInlineWorker(davWalker, data);
+  const queue: WalkerMessage[] = [];
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    wake?.();
+    wake = undefined;
+  };
+  const onAbort = (): void => {
+    failure ??= signal.reason;
+    notify();
+  };
+  worker.on('message', (message: WalkerMessage) => {
+    queue.push(message);
+    notify();
+  });
+  worker.on('error', (error) => {
+    failure ??= error;
+    notify();
+  });
+  worker.on('exit', () => {
+    failure ??= new Error('the WebDAV walker stopped before it finished');
+    notify();
+  });
+  signal.addEventListener('abort', onAbort, { once: true });
   try {
-    return readUpTo(fd, size);
+    for (;;) {
+      if (failure !== undefined) throw failure;
+      const message = queue.shift();
+      if (message === undefined) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      if ('error' in message) throw walkerError(message.error);
+      yield message;
+      if ('done' in message) return;
+      worker.postMessage('more');
+    }
   } finally {
-    closeSync(fd);
+    signal.removeEventListener('abort', onAbort);
+    void worker.terminate();
   }
+}
+
+function walkerData(cellDir: string, read: WalkOptions | undefined): WalkerData {
+  return {
+    rootDir: join(cellDir, DAV_DIR),
+    privateRootDirs: PRIVATE_ROOT_DIRS,
+    pmetaName: PMETA_NAME,
+    contentName: CONTENT_NAME,
+    ...(read === undefined ? {} : { read }),
+    batchResources: BATCH_RESOURCES,
+    batchBytes: BATCH_BYTES,
+    batchesAhead: BATCHES_AHEAD,
+  };
+}
+
+/**
+ * Yields every resource folder of a cell directory's WebDAV tree, in batches, with its metadata
+ * parsed and its small content read: the root first, then depth-first with siblings sorted. A folder
+ * is a resource when it holds a `.pmeta` file; a folder without one is an intermediate folder: not
+ * yielded, but walked (as the snapshot reader treats a folder of `20_webdav/` without `.pmeta`). A
+ * cell without a `dav/` folder has no resources. A `.pmeta` that is missing (a link, a folder),
+ * larger than `maxMetaBytes` or not a JSON object fails the walk when its resource is reached.
+ */
+export async function* walkDav(cellDir: string, options: WalkOptions, signal: AbortSignal): AsyncGenerator<DavResource[]> {
+  signal.throwIfAborted();
+  if ((await pathKind(join(cellDir, DAV_DIR))) !== 'directory') return;
+  for await (const message of runWalker(walkerData(cellDir, options), signal)) {
+    if (!('batch' in message)) continue;
+    const bytes = Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength);
+    yield message.batch.map(({ path, dir, contentSize, meta, small }) => ({
+      path,
+      dir,
+      ...(contentSize === undefined ? {} : { contentSize }),
+      meta: parseMeta(meta, path, options.maxMetaBytes),
+      ...(small === undefined ? {} : { small: bytes.subarray(small[0], small[0] + small[1]) }),
+    }));
+  }
+}
+
+/** Counts the resources of a cell directory's WebDAV tree and the bytes of their contents. */
+export async function countDav(cellDir: string, signal: AbortSignal): Promise<{ davNodes: number; bytes: number }> {
+  signal.throwIfAborted();
+  if ((await pathKind(join(cellDir, DAV_DIR))) !== 'directory') return { davNodes: 0, bytes: 0 };
+  for await (const message of runWalker(walkerData(cellDir, undefined), signal)) {
+    if ('done' in message) return message.done;
+  }
+  throw new Error('the WebDAV walker ended without its counts');
 }

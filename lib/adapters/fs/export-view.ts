@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { CONTENT_NAME, ODATA_TYPES } from '../../snapshot/format.js';
 import type { DavContent, DavNode, ExportTotals, ExportView, ODataRecord, ODataType } from '../../types.js';
 import { pathKind, pjsonName } from './cell-layout.js';
-import { readMeta, readSmallContent, walkDav } from './dav-tree.js';
+import { countDav, walkDav } from './dav-tree.js';
 import { READ_CHUNK_BYTES } from '../../util/io-sizes.js';
 import { countLines, parseRecord, readLines } from './lines.js';
 
@@ -43,8 +43,8 @@ async function generationOf(dir: string): Promise<string> {
 }
 
 /**
- * Opens an export view on a cell directory: computes the totals by one streaming scan (counting
- * record lines, WebDAV folders and content sizes), then returns the view.
+ * Opens an export view on a cell directory. Its totals are a promise, counted by one streaming scan
+ * (record lines, WebDAV folders and content sizes) while the export already reads.
  */
 export async function openFsExportView(options: FsExportViewOptions): Promise<ExportView> {
   const { cellDir, readCellRecord, signal, maxLineBytes } = options;
@@ -81,8 +81,10 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
       }),
     );
 
-  const totals = await scanTotals(cellDir, signal, openFile);
-  await checkGeneration();
+  // Counted while the export already reads; closing the view stops the count.
+  const stopCounting = new AbortController();
+  const totals = scanTotals(cellDir, AbortSignal.any([signal, stopCounting.signal]), openFile);
+  totals.catch(() => undefined); // the export awaits it; a view closed early never does
 
   async function* records(type: ODataType): AsyncGenerator<ODataRecord> {
     checkOpen();
@@ -105,18 +107,14 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
   async function* dav(): AsyncGenerator<DavNode> {
     checkOpen();
     await checkGeneration();
-    for await (const entry of walkDav(cellDir, signal)) {
-      const meta = readMeta(entry.dir, entry.path, maxLineBytes);
-      const small =
-        entry.contentSize !== undefined && entry.contentSize > 0 && entry.contentSize <= SMALL_CONTENT_BYTES
-          ? readSmallContent(entry.dir, entry.contentSize)
-          : undefined;
-      checkOpen();
-      const size = entry.contentSize;
-      if (size === undefined) {
-        yield { path: entry.path, meta };
-      } else {
-        const file = join(entry.dir, CONTENT_NAME);
+    for await (const batch of walkDav(cellDir, { maxMetaBytes: maxLineBytes, smallBytes: SMALL_CONTENT_BYTES }, signal)) {
+      for (const { path, dir, meta, contentSize: size, small } of batch) {
+        checkOpen();
+        if (size === undefined) {
+          yield { path, meta };
+          continue;
+        }
+        const file = join(dir, CONTENT_NAME);
         const content: DavContent = {
           size,
           bytes: small,
@@ -126,7 +124,7 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
             return size === 0 ? track(Readable.from([])) : openFile(file, size - 1);
           },
         };
-        yield { path: entry.path, meta, content };
+        yield { path, meta, content };
       }
     }
     await checkGeneration();
@@ -142,6 +140,7 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
     dav,
     close: async () => {
       closed = true;
+      stopCounting.abort(new Error('The export view is closed'));
       for (const stream of streams) stream.destroy();
       streams.clear();
     },
@@ -165,11 +164,5 @@ async function scanTotals(
       stream.destroy();
     }
   }
-  let davNodes = 0;
-  let bytes = 0;
-  for await (const entry of walkDav(cellDir, signal)) {
-    davNodes++;
-    bytes += entry.contentSize ?? 0;
-  }
-  return { records, davNodes, bytes };
+  return { records, ...(await countDav(cellDir, signal)) };
 }

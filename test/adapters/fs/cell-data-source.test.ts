@@ -414,7 +414,7 @@ test.serial('a cell of 100,000 records exports and imports with flat memory', as
   }, 5);
   try {
     const view = await source.openExport(big, new AbortController().signal);
-    t.is(view.totals.records, count);
+    t.is((await view.totals).records, count);
     const tx = await source.beginImport(copy, new AbortController().signal);
     try {
       const record = await view.cellRecord();
@@ -431,9 +431,9 @@ test.serial('a cell of 100,000 records exports and imports with flat memory', as
       if (n === count - 1) t.is(record._id, `${count - 1}`.padStart(22, '0'));
       n++;
     }
+    t.is((await after.totals).records, count);
     await after.close();
     t.is(n, count);
-    t.is(after.totals.records, count);
   } finally {
     clearInterval(sampler);
   }
