@@ -136,7 +136,7 @@ async function davWalker(data: WalkerData): Promise<void> {
   };
 
   const openNoFollow = (dir: string, name: string): number =>
-    fs.openSync(joinPath(dir, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fs.openSync(`${dir}/${name}`, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
 
   /** Fills `buffer` from `at` to `end` from an open file's start; returns the bytes read. */
   const readInto = (fd: number, buffer: Buffer, at: number, end: number): number => {
@@ -173,24 +173,34 @@ async function davWalker(data: WalkerData): Promise<void> {
     }
   };
 
-  const visit = async (path: string, dir: string, folder: { hasContent: boolean }): Promise<void> => {
-    const contentSize = folder.hasContent ? fs.lstatSync(joinPath(dir, data.contentName)).size : undefined;
-    davNodes += 1;
-    bytes += contentSize ?? 0;
-    if (read === undefined) return;
-    const meta = readMetaText(dir, read.maxMetaBytes);
-    let small: [number, number] | undefined;
-    if (contentSize !== undefined && contentSize > 0 && contentSize <= read.smallBytes) {
-      if (used + contentSize > slab.length) await send();
-      const fd = openNoFollow(dir, data.contentName);
-      try {
-        small = [used, readInto(fd, slab, used, used + contentSize)];
-      } finally {
-        fs.closeSync(fd);
-      }
-      used += small[1];
+  /**
+   * Reads a content of up to `smallBytes` whole into the batch's bytes, with no `stat`: one read of
+   * `smallBytes + 1` tells a small file (read whole) from a larger one (then sized by `fstat`).
+   */
+  const readContent = async (dir: string, smallBytes: number): Promise<{ size: number; small?: [number, number] }> => {
+    if (used + smallBytes + 1 > slab.length) await send();
+    const fd = openNoFollow(dir, data.contentName);
+    try {
+      const n = readInto(fd, slab, used, used + smallBytes + 1);
+      if (n > smallBytes) return { size: fs.fstatSync(fd).size };
+      if (n === 0) return { size: 0 };
+      const small: [number, number] = [used, n];
+      used += n;
+      return { size: n, small };
+    } finally {
+      fs.closeSync(fd);
     }
-    batch.push({ path, dir, contentSize, meta, small });
+  };
+
+  const visit = async (path: string, dir: string, folder: { hasContent: boolean }): Promise<void> => {
+    davNodes += 1;
+    if (read === undefined) {
+      if (folder.hasContent) bytes += fs.lstatSync(joinPath(dir, data.contentName)).size;
+      return;
+    }
+    const meta = readMetaText(dir, read.maxMetaBytes);
+    const content = folder.hasContent ? await readContent(dir, read.smallBytes) : undefined;
+    batch.push({ path, dir, contentSize: content?.size, meta, small: content?.small });
     if (batch.length >= data.batchResources || used >= data.batchBytes) await send();
   };
 
@@ -209,7 +219,7 @@ async function davWalker(data: WalkerData): Promise<void> {
         continue;
       }
       const path = top.path === '' ? name : `${top.path}/${name}`;
-      const dir = joinPath(top.dir, name);
+      const dir = `${top.dir}/${name}`; // names from readdir: no separators, never . or ..
       const folder = readFolder(dir, false);
       if (folder.isResource) await visit(path, dir, folder);
       stack.push({ path, dir, names: folder.children, next: 0 });
