@@ -27,8 +27,12 @@ import { DAV_DIR, PRIVATE_ROOT_DIRS, pathKind } from './cell-layout.js';
 export const BATCH_RESOURCES = 512;
 /** Bytes of small content per batch (a batch closes once it holds this much). */
 export const BATCH_BYTES = 1024 * 1024;
-/** Batches the walker may send before the reader has taken them. */
-export const BATCHES_AHEAD = 2;
+/**
+ * Batches the walker may send before the reader has taken them: enough for the walk to get well
+ * ahead while the export writes the records (at most about 16 MiB of small content and 8,192
+ * resources' metadata held).
+ */
+export const BATCHES_AHEAD = 16;
 
 /** One resource folder found by the walk. */
 export interface DavResource {

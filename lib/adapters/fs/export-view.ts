@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { CONTENT_NAME, ODATA_TYPES } from '../../snapshot/format.js';
 import type { DavContent, DavNode, ExportTotals, ExportView, ODataRecord, ODataType } from '../../types.js';
 import { pathKind, pjsonName } from './cell-layout.js';
-import { countDav, walkDav } from './dav-tree.js';
+import { type DavResource, countDav, walkDav } from './dav-tree.js';
 import { READ_CHUNK_BYTES } from '../../util/io-sizes.js';
 import { countLines, parseRecord, readLines } from './lines.js';
 
@@ -81,10 +81,14 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
       }),
     );
 
-  // Counted while the export already reads; closing the view stops the count.
-  const stopCounting = new AbortController();
-  const totals = scanTotals(cellDir, AbortSignal.any([signal, stopCounting.signal]), openFile);
+  // The totals are counted, and the WebDAV tree is walked, while the export reads the records:
+  // both walkers start now; closing the view stops them.
+  const stopWalking = new AbortController();
+  const walkSignal = AbortSignal.any([signal, stopWalking.signal]);
+  const walkOptions = { maxMetaBytes: maxLineBytes, smallBytes: SMALL_CONTENT_BYTES };
+  const totals = scanTotals(cellDir, walkSignal, openFile);
   totals.catch(() => undefined); // the export awaits it; a view closed early never does
+  let firstWalk: AsyncGenerator<DavResource[]> | undefined = started(walkDav(cellDir, walkOptions, walkSignal));
 
   async function* records(type: ODataType): AsyncGenerator<ODataRecord> {
     checkOpen();
@@ -107,7 +111,9 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
   async function* dav(): AsyncGenerator<DavNode> {
     checkOpen();
     await checkGeneration();
-    for await (const batch of walkDav(cellDir, { maxMetaBytes: maxLineBytes, smallBytes: SMALL_CONTENT_BYTES }, signal)) {
+    const walk = firstWalk ?? walkDav(cellDir, walkOptions, walkSignal);
+    firstWalk = undefined;
+    for await (const batch of walk) {
       for (const { path, dir, meta, contentSize: size, small } of batch) {
         checkOpen();
         if (size === undefined) {
@@ -140,7 +146,8 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
     dav,
     close: async () => {
       closed = true;
-      stopCounting.abort(new Error('The export view is closed'));
+      stopWalking.abort(new Error('The export view is closed'));
+      await firstWalk?.return(undefined).catch(() => undefined);
       for (const stream of streams) stream.destroy();
       streams.clear();
     },
@@ -165,4 +172,20 @@ async function scanTotals(
     }
   }
   return { records, ...(await countDav(cellDir, signal)) };
+}
+
+/**
+ * Starts an async generator now (its first step runs at once) rather than when first iterated, and
+ * returns an iterator over the same items. Its `return` ends the generator.
+ */
+function started<T>(generator: AsyncGenerator<T>): AsyncGenerator<T> {
+  const first = generator.next();
+  first.catch(() => undefined); // seen by the first iteration; a view closed before it never looks
+  return (async function* () {
+    try {
+      for (let next = await first; next.done !== true; next = await generator.next()) yield next.value;
+    } finally {
+      await generator.return(undefined);
+    }
+  })();
 }
