@@ -129,8 +129,9 @@ export interface DavImportNode {
 
 /**
  * An import into one cell that replaces its whole content, all or nothing. Calls come in this
- * order: `putCellRecord`, `putRecords` for each of the 16 types (each awaited before the next),
- * `putDav` for each resource (parents first), then exactly one of `commit` or `rollback`.
+ * order: `putCellRecord`, `putRecords` (or `putRecordChunks`) for each of the 16 types (each
+ * awaited before the next), `putDav` for each resource (parents first), then exactly one of
+ * `commit` or `rollback`.
  * Nothing is visible to readers of the cell until `commit` resolves.
  */
 export interface ImportTransaction {
@@ -138,6 +139,13 @@ export interface ImportTransaction {
   putCellRecord(record: ODataRecord): Promise<void>;
   /** Stages every record of one type; consumes the iterable to its end, with backpressure. */
   putRecords(type: ODataType, records: AsyncIterable<ODataRecord>): Promise<void>;
+  /**
+   * Optional: stages every record of one type as {@link ImportTransaction.putRecords} does, the
+   * records coming in arrays (a few hundred at a time) so that the transaction awaits once per
+   * array rather than once per record. When present, the import calls it instead of `putRecords`.
+   * The arrays and their records are the transaction's to keep or change.
+   */
+  putRecordChunks?(type: ODataType, chunks: AsyncIterable<readonly ODataRecord[]>): Promise<void>;
   /** Stages one WebDAV resource; resolves after its content was consumed entirely. */
   putDav(node: DavImportNode): Promise<void>;
   /**

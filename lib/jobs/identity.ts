@@ -28,3 +28,11 @@ export async function* retargetRecords(records: AsyncIterable<ODataRecord>, cell
     yield record;
   }
 }
+
+/** As {@link retargetRecords}, for records in arrays (each array changed in place and yielded as is). */
+export async function* retargetRecordChunks(chunks: AsyncIterable<ODataRecord[]>, cellId: string): AsyncIterable<ODataRecord[]> {
+  for await (const chunk of chunks) {
+    for (const record of chunk) record._source['c'] = cellId;
+    yield chunk;
+  }
+}

@@ -177,3 +177,28 @@ export async function* recordBatches(
   const last = batcher.flush();
   if (last !== undefined) yield last;
 }
+
+/**
+ * As {@link recordBatches}, for records that come in arrays: one `await` per array rather than per
+ * record. `each` sees every record before it is written, with its 1-based number, and may throw to
+ * stop; the event loop runs once each time slice is spent (checked once per array).
+ */
+export async function* recordChunkBatches(
+  chunks: AsyncIterable<readonly ODataRecord[]>,
+  each?: (record: ODataRecord, number: number) => void,
+): AsyncGenerator<Buffer> {
+  const batcher = new Utf8Batcher(BATCH_BYTES);
+  const slice = timeSlicer();
+  let number = 0;
+  for await (const chunk of chunks) {
+    const pause = slice();
+    if (pause !== undefined) await pause;
+    for (const record of chunk) {
+      each?.(record, ++number);
+      const batch = batcher.pushLine(recordJson(record));
+      if (batch !== undefined) yield batch;
+    }
+  }
+  const last = batcher.flush();
+  if (last !== undefined) yield last;
+}
