@@ -23,6 +23,9 @@ export interface OpenContext {
 const SMALL_COMPRESSED = BLOCK_SIZE;
 const SMALL_UNCOMPRESSED = ONE_MIB;
 
+/** Room beyond the declared size in the output buffer of a one-call inflate (zlib's minimum chunk). */
+const INFLATE_SLACK = 64;
+
 function isSmall(info: EntryInfo): boolean {
   return info.compressedSize <= SMALL_COMPRESSED && info.uncompressedSize <= SMALL_UNCOMPRESSED;
 }
@@ -66,7 +69,9 @@ async function fetchSmall(ctx: OpenContext, info: EntryInfo, expected: Expectati
   let bytes: Buffer;
   if (info.method === 8) {
     try {
-      bytes = inflateRawSync(raw, { maxOutputLength: Math.max(1, expected.size) });
+      // One output buffer of the declared size (and a little room to see the end): no copying of
+      // 16 KiB pieces into a whole, as zlib's default chunk size would need.
+      bytes = inflateRawSync(raw, { maxOutputLength: Math.max(1, expected.size), chunkSize: expected.size + INFLATE_SLACK });
     } catch (error) {
       throw new PersoniumError('PR400-SN-0003', [info.name], { cause: error });
     }
