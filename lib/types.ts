@@ -129,7 +129,7 @@ export interface DavImportNode {
 
 /**
  * An import into one cell that replaces its whole content, all or nothing. Calls come in this
- * order: `putCellRecord`, `putRecords` (or `putRecordChunks`) for each of the 16 types (each
+ * order: `putCellRecord`, `putRecords` (or `putRecordLines`) for each of the 16 types (each
  * awaited before the next), `putDav` for each resource (parents first), then exactly one of
  * `commit` or `rollback`.
  * Nothing is visible to readers of the cell until `commit` resolves.
@@ -140,12 +140,13 @@ export interface ImportTransaction {
   /** Stages every record of one type; consumes the iterable to its end, with backpressure. */
   putRecords(type: ODataType, records: AsyncIterable<ODataRecord>): Promise<void>;
   /**
-   * Optional: stages every record of one type as {@link ImportTransaction.putRecords} does, the
-   * records coming in arrays (a few hundred at a time) so that the transaction awaits once per
-   * array rather than once per record. When present, the import calls it instead of `putRecords`.
-   * The arrays and their records are the transaction's to keep or change.
+   * Optional: stages every record of one type as {@link ImportTransaction.putRecords} does, given
+   * as `.pjson` text: pieces of whole UTF-8 lines, each line one record as the module writes it
+   * (`{"_index":…,"_type":…,"_source":…,"_id":…}`, already checked and carrying the target's
+   * identity) and `\n`. Consumes the iterable to its end, with backpressure. When present, the
+   * import calls it instead of `putRecords`, sparing the records' parsing on the main thread.
    */
-  putRecordChunks?(type: ODataType, chunks: AsyncIterable<readonly ODataRecord[]>): Promise<void>;
+  putRecordLines?(type: ODataType, lines: AsyncIterable<Buffer>): Promise<void>;
   /** Stages one WebDAV resource; resolves after its content was consumed entirely. */
   putDav(node: DavImportNode): Promise<void>;
   /**

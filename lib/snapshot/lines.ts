@@ -84,16 +84,7 @@ export class LineSplitter {
       this.push(bytes);
       return [];
     }
-    let count = 0;
-    for (let start = 0; start <= lastNewline; count += 1) {
-      const newline = bytes.indexOf(NEWLINE, start);
-      const length = newline - start + (count === 0 ? this.#length : 0);
-      if (length > this.#maxLineBytes) {
-        this.#number += count;
-        throw new LineTooLongError(this.#number + 1, this.#maxLineBytes);
-      }
-      start = newline + 1;
-    }
+    const count = this.#countLines(bytes, lastNewline);
     const lines: string[] = [];
     let start = 0;
     if (this.#parts.length > 0) {
@@ -112,6 +103,45 @@ export class LineSplitter {
     this.#number += count;
     if (lastNewline + 1 < bytes.length) this.push(bytes.subarray(lastNewline + 1));
     return lines;
+  }
+
+  /**
+   * Like {@link LineSplitter.push}, with the lines that `chunk` completes as one buffer (each line
+   * with its `\n`), or `undefined` when it completes none: for a consumer that hands whole lines on
+   * as bytes. The lines are checked against the limit all the same.
+   */
+  pushLines(chunk: Uint8Array): Buffer | undefined {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const lastNewline = bytes.lastIndexOf(NEWLINE);
+    if (lastNewline < 0) {
+      this.push(bytes);
+      return undefined;
+    }
+    this.#number += this.#countLines(bytes, lastNewline);
+    const head = bytes.subarray(0, lastNewline + 1);
+    const lines = this.#parts.length === 0 ? head : Buffer.concat([...this.#parts, head]);
+    this.#parts = [];
+    this.#length = 0;
+    if (lastNewline + 1 < bytes.length) this.push(bytes.subarray(lastNewline + 1));
+    return lines;
+  }
+
+  /**
+   * Counts the lines of `bytes` up to its last newline, the pending part included in the first, and
+   * throws a {@link LineTooLongError} (counting the lines before it) for one over the limit.
+   */
+  #countLines(bytes: Buffer, lastNewline: number): number {
+    let count = 0;
+    for (let start = 0; start <= lastNewline; count += 1) {
+      const newline = bytes.indexOf(NEWLINE, start);
+      const length = newline - start + (count === 0 ? this.#length : 0);
+      if (length > this.#maxLineBytes) {
+        this.#number += count;
+        throw new LineTooLongError(this.#number + 1, this.#maxLineBytes);
+      }
+      start = newline + 1;
+    }
+    return count;
   }
 
   /** The last line when the stream did not end with `\n`, else `undefined`. */
@@ -173,31 +203,6 @@ export async function* recordBatches(
     each?.(record, ++number);
     const batch = batcher.pushLine(recordJson(record));
     if (batch !== undefined) yield batch;
-  }
-  const last = batcher.flush();
-  if (last !== undefined) yield last;
-}
-
-/**
- * As {@link recordBatches}, for records that come in arrays: one `await` per array rather than per
- * record. `each` sees every record before it is written, with its 1-based number, and may throw to
- * stop; the event loop runs once each time slice is spent (checked once per array).
- */
-export async function* recordChunkBatches(
-  chunks: AsyncIterable<readonly ODataRecord[]>,
-  each?: (record: ODataRecord, number: number) => void,
-): AsyncGenerator<Buffer> {
-  const batcher = new Utf8Batcher(BATCH_BYTES);
-  const slice = timeSlicer();
-  let number = 0;
-  for await (const chunk of chunks) {
-    const pause = slice();
-    if (pause !== undefined) await pause;
-    for (const record of chunk) {
-      each?.(record, ++number);
-      const batch = batcher.pushLine(recordJson(record));
-      if (batch !== undefined) yield batch;
-    }
   }
   const last = batcher.flush();
   if (last !== undefined) yield last;

@@ -25,13 +25,13 @@ import {
 import { isJsonObject } from '../../util/json.js';
 import { WRITE_BUFFER_BYTES } from '../../util/io-sizes.js';
 import { timeSlicer } from '../../util/yield.js';
-import { recordBatches, recordChunkBatches, recordProblem } from '../../snapshot/lines.js';
+import { recordBatches, recordProblem } from '../../snapshot/lines.js';
 import { claimPath, commitSwap, newSwapId, releasePath, withCellLock } from './swap.js';
 
 /** The import transaction of `FsCellDataSource`. */
 export interface FsImportTransaction extends ImportTransaction {
-  /** {@inheritDoc ImportTransaction.putRecordChunks} */
-  putRecordChunks(type: ODataType, chunks: AsyncIterable<readonly ODataRecord[]>): Promise<void>;
+  /** {@inheritDoc ImportTransaction.putRecordLines} */
+  putRecordLines(type: ODataType, lines: AsyncIterable<Buffer>): Promise<void>;
   /**
    * Waits until every staged resource is on disk. Every resource is written before its `putDav`
    * resolves, so this resolves at once; kept for callers that flush before committing.
@@ -98,22 +98,24 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
     cellRecordStaged = true;
   };
 
-  /** Writes one type's `.pjson` lines, checking every record first. */
-  const stageRecords = async (type: ODataType, lines: (each: (record: ODataRecord, number: number) => void) => AsyncIterable<Buffer>): Promise<void> => {
+  /** Writes one type's `.pjson` file. */
+  const stage = async (type: ODataType, lines: AsyncIterable<Buffer>): Promise<void> => {
     checkOpen();
     const name = pjsonName(type);
     if (typesStaged.has(type)) throw new Error(`Records of type ${type} were already staged`);
     typesStaged.add(type);
-    const batches = lines((record, number) => {
-      const problem = recordProblem(record);
-      if (problem !== undefined) throw new TypeError(`Invalid ${type} record #${number}: ${problem}`);
-    });
-    await pipeline(batches, createWriteStream(join(staging, name), { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }), { signal });
+    await pipeline(lines, createWriteStream(join(staging, name), { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }), { signal });
   };
   const putRecords = (type: ODataType, records: AsyncIterable<ODataRecord>): Promise<void> =>
-    stageRecords(type, (each) => recordBatches(records, each));
-  const putRecordChunks = (type: ODataType, chunks: AsyncIterable<readonly ODataRecord[]>): Promise<void> =>
-    stageRecords(type, (each) => recordChunkBatches(chunks, each));
+    stage(
+      type,
+      recordBatches(records, (record, number) => {
+        const problem = recordProblem(record);
+        if (problem !== undefined) throw new TypeError(`Invalid ${type} record #${number}: ${problem}`);
+      }),
+    );
+  // The lines are the module's own, already checked: written as they come.
+  const putRecordLines = (type: ODataType, lines: AsyncIterable<Buffer>): Promise<void> => stage(type, lines);
 
   // Small resources (metadata, and content up to SMALL_CONTENT_BYTES) are written with synchronous
   // calls, in slices of at most a few milliseconds between which the event loop runs: their bytes
@@ -225,5 +227,5 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
     }
   };
 
-  return { putCellRecord, putRecords, putRecordChunks, putDav, flush, commit, rollback };
+  return { putCellRecord, putRecords, putRecordLines, putDav, flush, commit, rollback };
 }
