@@ -51,6 +51,7 @@ function fromWire(result: RetargetResult): RetargetResult {
 export class RecordWorkers {
   readonly #slots: Slot[] = [];
   #nextId = 0;
+  readonly #counts = { workers: 0, main: 0 };
 
   /** @param count - how many workers to start (by default one per core but the main thread's, 1 to 3). */
   constructor(count = Math.max(1, Math.min(MAX_WORKERS, availableParallelism() - 1))) {
@@ -60,6 +61,11 @@ export class RecordWorkers {
   /** How many workers are ready and running. */
   get ready(): number {
     return this.#slots.filter((slot) => slot.ready && !slot.dead).length;
+  }
+
+  /** How many pieces were given to a worker, and how many rewritten on the main thread. */
+  get counts(): { readonly workers: number; readonly main: number } {
+    return { ...this.#counts };
   }
 
   /** How many pieces may usefully be in flight: one per worker, and the main thread's. */
@@ -98,7 +104,11 @@ export class RecordWorkers {
    */
   retarget(piece: Buffer, cellId: string): Promise<RetargetResult> {
     const slot = this.#slots.find((s) => s.ready && !s.dead && s.pending.size === 0);
-    if (slot === undefined) return Promise.resolve().then(() => retargetLines(piece, cellId));
+    if (slot === undefined) {
+      this.#counts.main += 1;
+      return Promise.resolve().then(() => retargetLines(piece, cellId));
+    }
+    this.#counts.workers += 1;
     const id = this.#nextId++;
     // A copy of its own, moved to the worker: a view is cloned with the whole buffer under it.
     const own = new Uint8Array(piece.length);
