@@ -71,7 +71,12 @@ export interface ImportSnapshotOptions {
    * Records of at least this many bytes are parsed and rewritten in worker threads (when the
    * transaction has `putRecordLines`); {@link RECORD_WORKERS_FROM_BYTES} when absent.
    */
-  readonly recordWorkersFromBytes?: number;
+  readonly recordWorkersFromBytes?: number | undefined;
+  /**
+   * Record workers to use whatever the records' size, instead of starting (and closing) its own;
+   * the caller closes them.
+   */
+  readonly recordWorkers?: RecordWorkers | undefined;
 }
 
 /**
@@ -80,8 +85,11 @@ export interface ImportSnapshotOptions {
  */
 export async function importSnapshot(options: ImportSnapshotOptions): Promise<void> {
   const { cells, cell, reader, signal, onDavNode, beforeCommit, onError } = options;
-  const workers =
-    reader.totals.recordBytes >= (options.recordWorkersFromBytes ?? RECORD_WORKERS_FROM_BYTES) ? new RecordWorkers() : undefined;
+  const own =
+    options.recordWorkers === undefined && reader.totals.recordBytes >= (options.recordWorkersFromBytes ?? RECORD_WORKERS_FROM_BYTES)
+      ? new RecordWorkers()
+      : undefined;
+  const workers = options.recordWorkers ?? own;
   const lines: LineStaging = workers === undefined
     ? { retarget: async (piece) => retargetLines(piece, cell.id), inFlight: 1 }
     : { retarget: (piece) => workers.retarget(piece, cell.id), inFlight: workers.inFlight };
@@ -103,7 +111,7 @@ export async function importSnapshot(options: ImportSnapshotOptions): Promise<vo
       throw error;
     }
   } finally {
-    await workers?.close().catch(onError);
+    await own?.close().catch(onError);
     await reader.close().catch(onError);
   }
 }
