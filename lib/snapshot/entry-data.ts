@@ -7,7 +7,7 @@ import type { ZipFile } from 'yauzl';
 import { PersoniumError } from '../errors.js';
 import { BLOCK_SIZE, type SourceReader } from './block-reader.js';
 import { type EntryInfo, LOCAL_HEADER_SIZE } from './central-directory.js';
-import { ONE_MIB, asError, describe, noop, unsafe } from './reader-shared.js';
+import { asError, describe, noop, unsafe } from './reader-shared.js';
 import { type Expectation, VerifyingStream, dataError } from './verifying-stream.js';
 
 /** What every entry read shares. */
@@ -19,9 +19,13 @@ export interface OpenContext {
   readonly live: Set<Readable>;
 }
 
-/** Entries this small are read through the block cache and inflated in one call, without a stream. */
+/**
+ * Entries this small are read through the block cache and inflated in one call, without a stream.
+ * A larger entry, however well it compresses, streams through inflate on the thread pool: inflating
+ * a megabyte of text takes milliseconds, which the main thread spends better checking other bytes.
+ */
 const SMALL_COMPRESSED = BLOCK_SIZE;
-const SMALL_UNCOMPRESSED = ONE_MIB;
+const SMALL_UNCOMPRESSED = READ_CHUNK_BYTES;
 
 /** Room beyond the declared size in the output buffer of a one-call inflate (zlib's minimum chunk). */
 const INFLATE_SLACK = 64;
