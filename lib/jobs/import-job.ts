@@ -13,8 +13,7 @@ import { openSnapshot, type SnapshotReader } from '../snapshot/reader.js';
 import { storeSource } from '../snapshot/source.js';
 import type { CellDataSource, CellInfo, ImportTransaction, SnapshotStore } from '../types.js';
 import { retargetCellRecord, retargetRecords } from './identity.js';
-import { type Retargeter, retargetLines, stagedLines } from './record-lines.js';
-import { RecordWorkers } from './record-workers.js';
+import { stagedLines } from './record-lines.js';
 import { type JobHandle, type JobKindModule, type PreparedJob, ignoredKeys } from './job-kind.js';
 import { Progress } from './progress.js';
 
@@ -30,28 +29,13 @@ export interface ImportJobDeps {
   readonly onError: (error: unknown) => void;
 }
 
-/** How one import turns the snapshot's `.pjson` lines into the lines it stages. */
-interface LineStaging {
-  readonly retarget: Retargeter;
-  readonly inFlight: number;
-}
-
-async function putLevel(tx: ImportTransaction, reader: SnapshotReader, cellId: string, level: ODataLevel, lines: LineStaging): Promise<void> {
+async function putLevel(tx: ImportTransaction, reader: SnapshotReader, cellId: string, level: ODataLevel): Promise<void> {
   for (const file of ODATA_FILES) {
     if (file.level !== level) continue;
-    if (tx.putRecordLines !== undefined) {
-      await tx.putRecordLines(file.type, stagedLines(reader.recordLines(file.type), lines.retarget, lines.inFlight));
-    } else {
-      await tx.putRecords(file.type, retargetRecords(reader.records(file.type), cellId));
-    }
+    if (tx.putRecordLines !== undefined) await tx.putRecordLines(file.type, stagedLines(reader.recordLines(file.type), cellId));
+    else await tx.putRecords(file.type, retargetRecords(reader.records(file.type), cellId));
   }
 }
-
-/**
- * Records of at least this many bytes (uncompressed, all types) are rewritten in worker threads, when
- * the transaction takes lines; below it, starting the workers would cost more than it saves.
- */
-export const RECORD_WORKERS_FROM_BYTES = 4 * 1024 * 1024;
 
 /** What {@link importSnapshot} needs. */
 export interface ImportSnapshotOptions {
@@ -67,43 +51,24 @@ export interface ImportSnapshotOptions {
   readonly beforeCommit?: () => Promise<void>;
   /** Receives failures of the rollback and of closing the reader. */
   readonly onError: (error: unknown) => void;
-  /**
-   * Records of at least this many bytes are parsed and rewritten in worker threads (when the
-   * transaction has `putRecordLines`); {@link RECORD_WORKERS_FROM_BYTES} when absent.
-   */
-  readonly recordWorkersFromBytes?: number | undefined;
-  /**
-   * Record workers to use whatever the records' size, instead of starting (and closing) its own;
-   * the caller closes them.
-   */
-  readonly recordWorkers?: RecordWorkers | undefined;
 }
 
 /**
  * Streams an opened snapshot into the cell's import transaction, with the target's identity, and
  * commits only after every entry was read, verified and staged; rolls back on any failure.
  */
-export async function importSnapshot(options: ImportSnapshotOptions): Promise<void> {
-  const { cells, cell, reader, signal, onDavNode, beforeCommit, onError } = options;
-  const own =
-    options.recordWorkers === undefined && reader.totals.recordBytes >= (options.recordWorkersFromBytes ?? RECORD_WORKERS_FROM_BYTES)
-      ? new RecordWorkers()
-      : undefined;
-  const workers = options.recordWorkers ?? own;
-  const lines: LineStaging = workers === undefined
-    ? { retarget: async (piece) => retargetLines(piece, cell.id), inFlight: 1 }
-    : { retarget: (piece) => workers.retarget(piece, cell.id), inFlight: workers.inFlight };
+export async function importSnapshot({ cells, cell, reader, signal, onDavNode, beforeCommit, onError }: ImportSnapshotOptions): Promise<void> {
   try {
     const tx = await cells.beginImport(cell, signal);
     try {
       await tx.putCellRecord(retargetCellRecord(await reader.cellRecord(), cell));
-      await putLevel(tx, reader, cell.id, 'cell', lines);
+      await putLevel(tx, reader, cell.id, 'cell');
       for await (const node of reader.dav()) {
         signal.throwIfAborted();
         await tx.putDav(node);
         onDavNode?.();
       }
-      await putLevel(tx, reader, cell.id, 'box', lines);
+      await putLevel(tx, reader, cell.id, 'box');
       await beforeCommit?.();
       await tx.commit();
     } catch (error) {
@@ -111,7 +76,6 @@ export async function importSnapshot(options: ImportSnapshotOptions): Promise<vo
       throw error;
     }
   } finally {
-    await own?.close().catch(onError);
     await reader.close().catch(onError);
   }
 }

@@ -1,7 +1,7 @@
 /**
- * importSnapshot's records path: the `.pjson` lines rewritten in record workers stage the same cell
- * as on the main thread; a line that is not a record is `PR400-CM-0004` and a corrupt entry
- * `PR400-SN-0003` (which wins), through workers too, the target cell unchanged and nothing left over.
+ * importSnapshot's records path: into a transaction that takes `.pjson` lines, the cell staged is the
+ * one staged record by record; a line that is not a record is `PR400-CM-0004` and a corrupt entry
+ * `PR400-SN-0003` (which wins), either way, the target cell unchanged and nothing left over.
  */
 import { cp, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,15 +11,13 @@ import { FsCellDataSource } from '../../lib/adapters/fs/cell-data-source.js';
 import { digestCell } from '../../lib/contract/cell-data-source.js';
 import { isPersoniumError } from '../../lib/errors.js';
 import { importSnapshot } from '../../lib/jobs/import-job.js';
-import { RecordWorkers } from '../../lib/jobs/record-workers.js';
 import { recordJson } from '../../lib/snapshot/format.js';
 import { openSnapshot } from '../../lib/snapshot/reader.js';
 import { fileSource } from '../../lib/snapshot/source.js';
-import type { CellInfo } from '../../lib/types.js';
+import type { CellDataSource, CellInfo } from '../../lib/types.js';
 import { expectedAfterImport } from '../helpers/cell-digest.js';
 import { tempDir } from '../helpers/tmp.js';
 import { record } from '../helpers/view.js';
-import { waitFor } from '../helpers/wait.js';
 import { craftEntriesOf, craftZip, patchCentral, writeToFile } from '../snapshot/zip-tools.js';
 
 const FIXTURE_CELLS = fileURLToPath(new URL('../../fixtures/cells/', import.meta.url));
@@ -52,32 +50,35 @@ async function setup(t: ExecutionContext): Promise<Setup> {
   return { root, cells, bob, zip };
 }
 
-/** Ready record workers, closed when the test ends. */
-async function readyWorkers(t: ExecutionContext): Promise<RecordWorkers> {
-  const workers = new RecordWorkers(1);
-  t.teardown(() => workers.close());
-  await waitFor(async () => workers.ready === 1);
-  return workers;
+/** The source as an import sees it through a transaction without `putRecordLines` (records one by one). */
+function withoutLines(cells: FsCellDataSource): CellDataSource {
+  return {
+    getCell: (name) => cells.getCell(name),
+    openExport: (cell, signal) => cells.openExport(cell, signal),
+    async beginImport(cell, signal) {
+      const { putCellRecord, putRecords, putDav, commit, rollback } = await cells.beginImport(cell, signal);
+      return { putCellRecord, putRecords, putDav, commit, rollback };
+    },
+  };
 }
 
-async function importInto({ cells, bob }: Setup, zip: string, workers?: RecordWorkers): Promise<void> {
+async function importInto({ cells, bob }: Setup, zip: string, lines: boolean): Promise<void> {
   const reader = await openSnapshot(await fileSource(zip));
-  await importSnapshot({ cells, cell: bob, reader, signal: new AbortController().signal, onError: (e) => { throw e; }, recordWorkers: workers });
+  const target = lines ? cells : withoutLines(cells);
+  await importSnapshot({ cells: target, cell: bob, reader, signal: new AbortController().signal, onError: (e) => { throw e; } });
 }
 
-test('records rewritten in workers stage the same cell as on the main thread', async (t) => {
+test('records staged as lines give the same cell as records staged one by one', async (t) => {
   const a = await setup(t);
   const aliceBefore = await digestCell(a.cells, 'alice');
-  const workers = await readyWorkers(t);
-  await importInto(a, a.zip, workers);
-  t.true(workers.counts.workers > 0, 'pieces went to the worker');
+  await importInto(a, a.zip, true);
   t.deepEqual(await digestCell(a.cells, 'bob'), expectedAfterImport(aliceBefore, a.bob));
   const b = await setup(t);
-  await importInto(b, b.zip);
-  t.deepEqual(await digestCell(b.cells, 'bob'), await digestCell(a.cells, 'bob'), 'without workers: the same cell');
+  await importInto(b, b.zip, false);
+  t.deepEqual(await digestCell(b.cells, 'bob'), await digestCell(a.cells, 'bob'));
 });
 
-test('a line that is not a record: PR400-CM-0004, through workers too; a corrupt entry as well: PR400-SN-0003', async (t) => {
+test('a line that is not a record: PR400-CM-0004, as lines or records; with a corrupt entry: PR400-SN-0003', async (t) => {
   const s = await setup(t);
   const bobBefore = await digestCell(s.cells, 'bob');
   // Without the integrity list, whose SHA-256 of the changed entry would no longer match.
@@ -88,21 +89,19 @@ test('a line that is not a record: PR400-CM-0004, through workers too; a corrupt
   lines.splice(4000, 0, '{"_index":"u0","_type":"UserData"}');
   const bad = join(await tempDir(t), 'bad.zip');
   await craftZip(bad, entries.map((e) => (e === userData ? { ...e, data: lines.join('\n') } : e)));
-  const workers = await readyWorkers(t);
-  for (const via of [workers, undefined]) {
-    const error = await t.throwsAsync(importInto(s, bad, via));
+  for (const lines of [true, false]) {
+    const error = await t.throwsAsync(importInto(s, bad, lines));
     t.true(isPersoniumError(error));
     t.is((error as { code?: string }).code, 'PR400-CM-0004');
     t.is(error?.message, 'JSON parse error. [{"_index":"u0","_type":"UserData"}].');
   }
-  t.true(workers.counts.workers > 0, 'pieces went to the worker');
   // The same bad line in an entry whose CRC-32 does not match: the failed check wins.
   const corrupt = join(await tempDir(t), 'corrupt.zip');
   await craftZip(corrupt, entries.map((e) => (e === userData ? { ...e, data: lines.join('\n') } : e)));
   // Its CRC-32 in the central directory, one bit off.
   await patchCentral(corrupt, userData.name, (bytes, at) => bytes.writeUInt32LE((bytes.readUInt32LE(at + 16) ^ 1) >>> 0, at + 16));
-  for (const via of [workers, undefined]) {
-    const error = await t.throwsAsync(importInto(s, corrupt, via));
+  for (const lines of [true, false]) {
+    const error = await t.throwsAsync(importInto(s, corrupt, lines));
     t.is((error as { code?: string }).code, 'PR400-SN-0003');
   }
   t.deepEqual(await digestCell(s.cells, 'bob'), bobBefore, 'bob unchanged');

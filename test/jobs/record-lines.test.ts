@@ -1,14 +1,13 @@
 /**
  * Rewriting `.pjson` lines for an import: every line checked as the reader checks a record and
- * written back with the target cell's id; pieces rewritten several at a time and yielded in order;
- * a line that is not a record refused with the reader's own error, after the rest of the entry was
- * read, so that a failed check of the entry wins.
+ * written back with the target cell's id, pieces yielded in order; a line that is not a record
+ * refused with the reader's own error, after the rest of the entry was read, so that a failed check
+ * of the entry wins.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { isPersoniumError, PersoniumError } from '../../lib/errors.js';
-import { retargetLines, stagedLines, type RetargetResult, type Retargeter } from '../../lib/jobs/record-lines.js';
+import { retargetLines, stagedLines } from '../../lib/jobs/record-lines.js';
 import { recordJson } from '../../lib/snapshot/format.js';
 import { parseRecord } from '../../lib/snapshot/snapshot-json.js';
 import type { ODataRecord } from '../../lib/types.js';
@@ -16,10 +15,16 @@ import { record } from '../helpers/view.js';
 
 const TARGET = 'targetcell0000000000000000000000';
 
-/** The lines of a successful result, as text. */
-function linesOf(result: RetargetResult): string {
-  if ('badLine' in result) throw new Error(`refused line ${result.badLine}`);
-  return result.lines.toString('utf8');
+/** The rewritten lines, as text. */
+function linesOf(lines: Buffer): string {
+  return lines.toString('utf8');
+}
+
+/** The error of rewriting a piece: the reader's for the first line that is not a record. */
+function refusal(t: ExecutionContext, text: string): PersoniumError {
+  const error = t.throws(() => retargetLines(Buffer.from(text), TARGET));
+  t.true(isPersoniumError(error));
+  return error as PersoniumError;
 }
 
 /** What the import stages for one record: its JSON with the target's id, and a newline. */
@@ -42,13 +47,14 @@ test('retargetLines: a last line without newline is a record too; an empty piece
   t.is(linesOf(retargetLines(Buffer.alloc(0), TARGET)), '');
 });
 
-test('retargetLines: the first line that is not a record comes back as badLine, blank lines included', (t) => {
+test("retargetLines: the first line that is not a record, blank lines included, throws the reader's PR400-CM-0004", (t) => {
   const a = recordJson(record('Role', 'a'));
-  t.deepEqual(retargetLines(Buffer.from(`${a}\n\n${a}\n`), TARGET), { badLine: '' });
-  t.deepEqual(retargetLines(Buffer.from(`${a}\nnot json\n[1]\n`), TARGET), { badLine: 'not json' });
-  t.deepEqual(retargetLines(Buffer.from('{"_index":"x","_type":"Role","_id":1,"_source":{}}\n'), TARGET), {
-    badLine: '{"_index":"x","_type":"Role","_id":1,"_source":{}}',
-  });
+  t.is(refusal(t, `${a}\n\n${a}\n`).message, 'JSON parse error. [].');
+  t.is(refusal(t, `${a}\nnot json\n[1]\n`).message, 'JSON parse error. [not json].');
+  const notRecord = '{"_index":"x","_type":"Role","_id":1,"_source":{}}';
+  const error = refusal(t, `${notRecord}\n`);
+  t.is(error.code, 'PR400-CM-0004');
+  t.is(error.message, `JSON parse error. [${notRecord}].`);
 });
 
 test('retargetLines gives what parsing each line as a record and writing it back gives, for any records', (t) => {
@@ -85,28 +91,22 @@ function piecesOf(pieces: string[], fail?: Error): { iterable: AsyncIterable<Buf
   return { iterable: generate(), read: () => read };
 }
 
-/** Rewrites in-process after a random delay, so that pieces finish out of order. */
-const shuffled: Retargeter = async (piece) => {
-  await sleep(Math.floor(Math.random() * 5));
-  return retargetLines(piece, TARGET);
-};
-
 async function collect(lines: AsyncIterable<Buffer>): Promise<string> {
   const parts: Buffer[] = [];
   for await (const part of lines) parts.push(part);
   return Buffer.concat(parts).toString('utf8');
 }
 
-test('stagedLines: pieces rewritten several at a time are yielded in order', async (t) => {
+test('stagedLines: each piece rewritten, in order', async (t) => {
   const records = Array.from({ length: 60 }, (_, i) => record('UserData', `u${i}`, { n: i }));
   const pieces = Array.from({ length: 20 }, (_, i) => records.slice(i * 3, i * 3 + 3).map((r) => `${recordJson(r)}\n`).join(''));
-  t.is(await collect(stagedLines(piecesOf(pieces).iterable, shuffled, 4)), records.map(staged).join(''));
+  t.is(await collect(stagedLines(piecesOf(pieces).iterable, TARGET)), records.map(staged).join(''));
 });
 
 test("stagedLines: a line that is not a record is the reader's PR400-CM-0004, after the rest was read", async (t) => {
   const good = `${recordJson(record('Role', 'a'))}\n`;
   const source = piecesOf([good, good, 'not json\n', good, good]);
-  const error = await t.throwsAsync(collect(stagedLines(source.iterable, shuffled, 3)));
+  const error = await t.throwsAsync(collect(stagedLines(source.iterable, TARGET)));
   t.true(isPersoniumError(error));
   t.is((error as PersoniumError).code, 'PR400-CM-0004');
   t.is(error?.message, 'JSON parse error. [not json].');
@@ -117,11 +117,11 @@ test('stagedLines: when the entry then fails its check, that error wins', async 
   const good = `${recordJson(record('Role', 'a'))}\n`;
   const corrupt = new PersoniumError('PR400-SN-0003', ['10_odata/20_role.pjson']);
   const source = piecesOf([good, '\n', good], corrupt);
-  const error = await t.throwsAsync(collect(stagedLines(source.iterable, shuffled, 2)));
+  const error = await t.throwsAsync(collect(stagedLines(source.iterable, TARGET)));
   t.is(error, corrupt);
 });
 
-test('stagedLines: a failing rewrite rejects with its error and the pieces are closed', async (t) => {
+test('stagedLines: pieces left unread when the consumer stops are closed', async (t) => {
   let closed = false;
   async function* pieces(): AsyncGenerator<Buffer> {
     try {
@@ -130,13 +130,9 @@ test('stagedLines: a failing rewrite rejects with its error and the pieces are c
       closed = true;
     }
   }
-  const broken = new Error('worker gone');
-  let calls = 0;
-  const retarget: Retargeter = async (piece) => {
-    calls += 1;
-    if (calls === 3) throw broken;
-    return retargetLines(piece, TARGET);
-  };
-  t.is(await t.throwsAsync(collect(stagedLines(pieces(), retarget, 2))), broken);
+  for await (const lines of stagedLines(pieces(), TARGET)) {
+    t.is(linesOf(lines), staged(record('Role', 'a')));
+    break;
+  }
   t.true(closed);
 });
