@@ -140,8 +140,9 @@ export interface DavImportNode {
 
 /**
  * An import into one cell that replaces its whole content, all or nothing. Calls come in this
- * order: `putCellRecord`, `putRecords` for each of the 16 types (each awaited before the next),
- * `putDav` for each resource (parents first), then exactly one of `commit` or `rollback`.
+ * order: `putCellRecord`, `putRecords` (or `putRecordLines`) for each of the 16 types (each
+ * awaited before the next), `putDav` for each resource (parents first), then exactly one of
+ * `commit` or `rollback`.
  * Nothing is visible to readers of the cell until `commit` resolves.
  */
 export interface ImportTransaction {
@@ -149,6 +150,15 @@ export interface ImportTransaction {
   putCellRecord(record: ODataRecord): Promise<void>;
   /** Stages every record of one type; consumes the iterable to its end, with backpressure. */
   putRecords(type: ODataType, records: AsyncIterable<ODataRecord>): Promise<void>;
+  /**
+   * Optional: stages every record of one type as {@link ImportTransaction.putRecords} does, given
+   * as `.pjson` text: pieces of whole UTF-8 lines, each line one record as the module writes it
+   * (`{"_index":…,"_type":…,"_source":…,"_id":…}`, already checked and carrying the target's
+   * identity) and `\n`. Consumes the iterable to its end, with backpressure. When present, the
+   * import calls it instead of `putRecords`: a transaction that stores `.pjson` text as it is (as
+   * the Fs one does) then costs no object and no `await` per record.
+   */
+  putRecordLines?(type: ODataType, lines: AsyncIterable<Buffer>): Promise<void>;
   /** Stages one WebDAV resource; resolves after its content was consumed entirely. */
   putDav(node: DavImportNode): Promise<void>;
   /**

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import type { ExecutionContext, TestFn } from 'ava';
 import { PersoniumError } from '../errors.js';
 import { ODATA_TYPES } from '../snapshot/format.js';
+import { recordBatches } from '../snapshot/lines.js';
 import type { CellDataSource, CellInfo, DavMeta, ExportTotals, ExportView, ImportTransaction, ODataRecord, ODataType } from '../types.js';
 
 /** Builds a fresh source holding the fixture cells; cleans up in `t.teardown`. */
@@ -107,16 +108,23 @@ export function retarget(record: ODataRecord, target: CellInfo): ODataRecord {
   return { _index: record._index, _type: record._type, _source: source, _id: target.id };
 }
 
+/** How {@link stageView} hands over the records. */
+export interface StageOptions {
+  /** As `.pjson` lines through `putRecordLines` (which the transaction must have), not `putRecords`. */
+  readonly asLines?: boolean;
+}
+
 /** Opens an import into `target` and stages the whole of `from` into it (without committing). */
 export async function stageCell<T extends ImportTransaction>(
   source: Pick<CellDataSource, 'openExport'> & { beginImport(cell: CellInfo, signal: AbortSignal): Promise<T> },
   from: CellInfo,
   target: CellInfo,
+  options: StageOptions = {},
 ): Promise<T> {
   const view = await source.openExport(from, new AbortController().signal);
   const tx = await source.beginImport(target, new AbortController().signal);
   try {
-    await stageView(view, tx, target);
+    await stageView(view, tx, target, options);
   } finally {
     await view.close();
   }
@@ -124,9 +132,13 @@ export async function stageCell<T extends ImportTransaction>(
 }
 
 /** Stages a whole export view into a transaction, as an import does (without committing). */
-export async function stageView(view: ExportView, tx: ImportTransaction, target: CellInfo): Promise<void> {
+export async function stageView(view: ExportView, tx: ImportTransaction, target: CellInfo, options: StageOptions = {}): Promise<void> {
   await tx.putCellRecord(retarget(await view.cellRecord(), target));
-  for (const type of ODATA_TYPES) await tx.putRecords(type, view.records(type));
+  for (const type of ODATA_TYPES) {
+    if (options.asLines !== true) await tx.putRecords(type, view.records(type));
+    else if (tx.putRecordLines === undefined) throw new Error('the transaction has no putRecordLines');
+    else await tx.putRecordLines(type, recordBatches(view.records(type)));
+  }
   for await (const node of view.dav()) {
     await tx.putDav(
       node.content === undefined
@@ -271,6 +283,23 @@ export function cellDataSourceContract(test: TestFn, makeSource: MakeCellDataSou
     t.deepEqual(content(bobAfter), content(aliceBefore), "bob now holds alice's content");
     t.deepEqual(bobAfter.cellRecord, retarget(aliceBefore.cellRecord, bob));
     t.deepEqual(await digestCell(source, 'alice'), aliceBefore, 'alice is unchanged');
+  });
+
+  test(title('putRecordLines, when the transaction has it, stages the same records as putRecords'), async (t) => {
+    const source = await makeSource(t);
+    const alice = await mustGetCell(source, 'alice');
+    const bob = await mustGetCell(source, 'bob');
+    const probe = await source.beginImport(bob, new AbortController().signal);
+    const hasLines = probe.putRecordLines !== undefined;
+    await probe.rollback();
+    if (!hasLines) {
+      t.log('the transaction has no putRecordLines (optional)');
+      t.pass();
+      return;
+    }
+    const aliceBefore = await digestCell(source, 'alice');
+    await (await stageCell(source, alice, bob, { asLines: true })).commit();
+    t.deepEqual(content(await digestCell(source, 'bob')), content(aliceBefore));
   });
 
   test(title("importing a cell's own export leaves it as it was"), async (t) => {

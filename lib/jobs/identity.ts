@@ -18,13 +18,18 @@ export function retargetCellRecord(record: ODataRecord, cell: CellInfo): ODataRe
   return { ...record, _id: cell.id, _source: { ...source, s: statics, h: hidden } };
 }
 
+/** Gives a record of the snapshot the target cell's id as its `_source.c`, in place. */
+export function retargetRecord(record: ODataRecord, cellId: string): void {
+  record._source['c'] = cellId;
+}
+
 /**
  * The records with `_source.c` set to the target cell's id. The records are changed in place: they
  * are the reader's, parsed for this import and seen by nothing else.
  */
 export async function* retargetRecords(records: AsyncIterable<ODataRecord>, cellId: string): AsyncIterable<ODataRecord> {
   for await (const record of records) {
-    record._source['c'] = cellId;
+    retargetRecord(record, cellId);
     yield record;
   }
 }

@@ -13,6 +13,7 @@ import { openSnapshot, type SnapshotReader } from '../snapshot/reader.js';
 import { storeSource } from '../snapshot/source.js';
 import type { CellDataSource, CellInfo, ImportTransaction, SnapshotStore } from '../types.js';
 import { retargetCellRecord, retargetRecords } from './identity.js';
+import { stagedLines } from './record-lines.js';
 import { type JobHandle, type JobKindModule, type PreparedJob, ignoredKeys } from './job-kind.js';
 import { Progress } from './progress.js';
 
@@ -30,7 +31,9 @@ export interface ImportJobDeps {
 
 async function putLevel(tx: ImportTransaction, reader: SnapshotReader, cellId: string, level: ODataLevel): Promise<void> {
   for (const file of ODATA_FILES) {
-    if (file.level === level) await tx.putRecords(file.type, retargetRecords(reader.records(file.type), cellId));
+    if (file.level !== level) continue;
+    if (tx.putRecordLines !== undefined) await tx.putRecordLines(file.type, stagedLines(reader.recordLines(file.type), cellId));
+    else await tx.putRecords(file.type, retargetRecords(reader.records(file.type), cellId));
   }
 }
 

@@ -84,16 +84,7 @@ export class LineSplitter {
       this.push(bytes);
       return [];
     }
-    let count = 0;
-    for (let start = 0; start <= lastNewline; count += 1) {
-      const newline = bytes.indexOf(NEWLINE, start);
-      const length = newline - start + (count === 0 ? this.#length : 0);
-      if (length > this.#maxLineBytes) {
-        this.#number += count;
-        throw new LineTooLongError(this.#number + 1, this.#maxLineBytes);
-      }
-      start = newline + 1;
-    }
+    const count = this.#countLines(bytes, lastNewline);
     const lines: string[] = [];
     let start = 0;
     if (this.#parts.length > 0) {
@@ -112,6 +103,45 @@ export class LineSplitter {
     this.#number += count;
     if (lastNewline + 1 < bytes.length) this.push(bytes.subarray(lastNewline + 1));
     return lines;
+  }
+
+  /**
+   * Like {@link LineSplitter.push}, with the lines that `chunk` completes as one buffer (each line
+   * with its `\n`), or `undefined` when it completes none: for a consumer that hands whole lines on
+   * as bytes. The lines are checked against the limit all the same.
+   */
+  pushLines(chunk: Uint8Array): Buffer | undefined {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const lastNewline = bytes.lastIndexOf(NEWLINE);
+    if (lastNewline < 0) {
+      this.push(bytes);
+      return undefined;
+    }
+    this.#number += this.#countLines(bytes, lastNewline);
+    const head = bytes.subarray(0, lastNewline + 1);
+    const lines = this.#parts.length === 0 ? head : Buffer.concat([...this.#parts, head]);
+    this.#parts = [];
+    this.#length = 0;
+    if (lastNewline + 1 < bytes.length) this.push(bytes.subarray(lastNewline + 1));
+    return lines;
+  }
+
+  /**
+   * Counts the lines of `bytes` up to its last newline, the pending part included in the first, and
+   * throws a {@link LineTooLongError} (counting the lines before it) for one over the limit.
+   */
+  #countLines(bytes: Buffer, lastNewline: number): number {
+    let count = 0;
+    for (let start = 0; start <= lastNewline; count += 1) {
+      const newline = bytes.indexOf(NEWLINE, start);
+      const length = newline - start + (count === 0 ? this.#length : 0);
+      if (length > this.#maxLineBytes) {
+        this.#number += count;
+        throw new LineTooLongError(this.#number + 1, this.#maxLineBytes);
+      }
+      start = newline + 1;
+    }
+    return count;
   }
 
   /** The last line when the stream did not end with `\n`, else `undefined`. */

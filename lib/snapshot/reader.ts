@@ -107,6 +107,20 @@ export interface SnapshotReader {
    */
   records(type: ODataType): AsyncIterable<ODataRecord>;
   /**
+   * Yields the same records as {@link SnapshotReader.records}, with the same checks and errors, in
+   * arrays: one array for the complete lines of each chunk of the entry read (a few hundred records,
+   * never empty), so that a consumer awaits once per chunk instead of once per record.
+   */
+  recordChunks(type: ODataType): AsyncIterable<ODataRecord[]>;
+  /**
+   * Yields the bytes of one type's `.pjson` entry in pieces of whole lines (each line with its `\n`,
+   * but for a last line without one), as they are read: for a consumer that parses them elsewhere.
+   * Throws `PR400-SN-0002` for a line over `maxLineBytes` and `PR400-SN-0003` when the entry fails a
+   * check, as {@link SnapshotReader.records} does; whether each line is a record is the consumer's
+   * to check (`parseRecord` of `snapshot-json.ts`, `PR400-CM-0004`).
+   */
+  recordLines(type: ODataType): AsyncIterable<Buffer>;
+  /**
    * Yields every WebDAV resource: the root `''` first, parents before their children, siblings
    * sorted by name (code-unit order). A file's `content` stream errors with `PR400-SN-0003` instead
    * of ending when its bytes fail a check; consume it before asking for the next resource (a stream
@@ -121,6 +135,11 @@ export interface SnapshotReader {
   checkUnused(): Promise<number>;
   /** Destroys open streams and releases the source. Safe to call more than once; never rejects. */
   close(): Promise<void>;
+}
+
+/** The records of arrays of records, in order. */
+async function* flatten(chunks: AsyncIterable<ODataRecord[]>): AsyncGenerator<ODataRecord> {
+  for await (const chunk of chunks) yield* chunk;
 }
 
 class Reader implements SnapshotReader {
@@ -235,19 +254,41 @@ class Reader implements SnapshotReader {
   }
 
   records(type: ODataType): AsyncIterable<ODataRecord> {
-    const file = ODATA_FILES.find((f) => f.type === type);
-    if (file === undefined) throw new TypeError(`unknown OData type ${String(type)}`);
-    return this.#lines(this.#file(file.path));
+    return flatten(this.recordChunks(type));
   }
 
-  async *#lines(info: EntryInfo): AsyncGenerator<ODataRecord> {
+  recordChunks(type: ODataType): AsyncIterable<ODataRecord[]> {
+    const toRecords = (lines: string[]): ODataRecord[] => lines.map((line) => parseRecord(line));
+    return this.#split(this.#pjson(type), (splitter, chunk) => {
+      const lines = splitter.pushText(chunk);
+      return lines.length === 0 ? undefined : toRecords(lines);
+    }, (last) => [parseRecord(last.toString('utf8'))]);
+  }
+
+  recordLines(type: ODataType): AsyncIterable<Buffer> {
+    return this.#split(this.#pjson(type), (splitter, chunk) => splitter.pushLines(chunk), (last) => last);
+  }
+
+  /** The entry of one type's records. */
+  #pjson(type: ODataType): EntryInfo {
+    const file = ODATA_FILES.find((f) => f.type === type);
+    if (file === undefined) throw new TypeError(`unknown OData type ${String(type)}`);
+    return this.#file(file.path);
+  }
+
+  /**
+   * Streams an entry through a {@link LineSplitter}: `take` makes what to yield of each chunk (or
+   * `undefined` for nothing), `last` of a last line without `\n`. A line over `maxLineBytes` throws
+   * `PR400-SN-0002`; an error of `take` is thrown as is; either only after the rest of the entry was
+   * read, since a failed check explains a bad line better than the line itself.
+   */
+  async *#split<T>(info: EntryInfo, take: (splitter: LineSplitter, chunk: Buffer) => T | undefined, last: (line: Buffer) => T): AsyncGenerator<T> {
     const stream = await this.open(info);
     const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const max = this.#limits.maxLineBytes;
     const splitter = new LineSplitter(max);
     const slice = timeSlicer();
     let ended = false;
-    /** Reads the rest of the entry: a failed check explains a bad line better than the line itself. */
     const drainThenThrow = async (error: unknown): Promise<never> => {
       try {
         while (!ended) {
@@ -267,29 +308,22 @@ class Reader implements SnapshotReader {
           ended = true;
           break;
         }
-        let lines: string[];
+        let value: T | undefined;
         try {
-          lines = splitter.pushText(next.value);
+          value = take(splitter, next.value);
         } catch (error) {
-          if (!(error instanceof LineTooLongError)) throw error;
-          return await drainThenThrow(unsafe(`a line of ${describe(info.name)} is over the limit of ${max} bytes`));
+          const reason = error instanceof LineTooLongError ? unsafe(`a line of ${describe(info.name)} is over the limit of ${max} bytes`) : error;
+          return await drainThenThrow(reason);
         }
-        for (const line of lines) {
-          let record: ODataRecord;
-          try {
-            record = parseRecord(line);
-          } catch (error) {
-            return await drainThenThrow(error);
-          }
-          this.#check();
-          const pause = slice();
-          if (pause !== undefined) await pause;
-          yield record;
-        }
+        if (value === undefined) continue;
+        this.#check();
+        const pause = slice();
+        if (pause !== undefined) await pause;
+        yield value;
       }
       // A last line without '\n' is a record too (the entry has ended: its checks passed).
-      const last = splitter.end();
-      if (last !== undefined) yield parseRecord(last.toString('utf8'));
+      const line = splitter.end();
+      if (line !== undefined) yield last(line);
     } finally {
       if (!ended) stream.destroy();
     }

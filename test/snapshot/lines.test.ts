@@ -74,6 +74,46 @@ test('pushText decodes exactly what push then toString does, for any bytes cut a
   );
 });
 
+test('pushLines: the complete lines of each chunk as one buffer: every byte, the same line count and limit errors as push', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.constantFrom('\n', '\n\n', '\r\n', 'é', 'x'.repeat(40)), fc.string({ maxLength: 20 })), { maxLength: 40 }),
+      fc.array(fc.integer({ min: 1, max: 90 }), { minLength: 1, maxLength: 6 }),
+      fc.constantFrom(30, 1000),
+      (parts, cuts, max) => {
+        const bytes = Buffer.from(parts.join(''));
+        const chunks: Buffer[] = [];
+        for (let at = 0, i = 0; at < bytes.length; i += 1) {
+          const size = cuts[i % cuts.length] as number;
+          chunks.push(bytes.subarray(at, at + size));
+          at += size;
+        }
+        const expected = split(chunks, max, false);
+        const splitter = new LineSplitter(max);
+        const pieces: Buffer[] = [];
+        let error: number | undefined;
+        try {
+          for (const chunk of chunks) {
+            const piece = splitter.pushLines(chunk);
+            if (piece !== undefined) {
+              t.is(piece.at(-1), 0x0a);
+              pieces.push(piece);
+            }
+          }
+          const last = splitter.end();
+          if (last !== undefined) pieces.push(last);
+        } catch (caught) {
+          if (!(caught instanceof LineTooLongError)) throw caught;
+          error = caught.lineNumber;
+        }
+        t.is(error, expected.error);
+        t.is(splitter.lineNumber, expected.lineNumber);
+        if (error === undefined) t.true(Buffer.concat(pieces).equals(bytes), 'every byte, in order');
+      },
+    ),
+  );
+});
+
 test('recordBatches writes each record as its JSON and a newline, in batches of about 64 KiB, checking each', async (t) => {
   const records = (n: number): AsyncIterable<ODataRecord> =>
     (async function* () {

@@ -550,7 +550,7 @@ test('integrity list: size lies, missing or unknown paths, a changed manifest, a
   await rejectsWith(t, readAll(await zipOf(t, replace(entries, '99_integrity.json', '{"algorithm":'))), 'PR400-CM-0004');
 });
 
-test('sizes that lie: more or fewer bytes than declared is PR400-SN-0003', async (t) => {
+test('sizes that lie: more or fewer bytes than declared is PR400-SN-0003 (records and recordLines)', async (t) => {
   // A deflated .pjson whose declared size is 100 bytes more (CRC of the real data).
   const text = `${Array.from({ length: 3000 }, (_, i) => recordJson(record('Role', `role${i}`))).join('\n')}\n`;
   const file = await zipOf(t, replace(base(), '10_odata/20_role.pjson', text));
@@ -570,6 +570,15 @@ test('sizes that lie: more or fewer bytes than declared is PR400-SN-0003', async
       'PR400-SN-0003',
     );
     await reader.close();
+    const linesReader = await open(lying);
+    await rejectsWith(
+      t,
+      (async () => {
+        for await (const piece of linesReader.recordLines('Role')) void piece;
+      })(),
+      'PR400-SN-0003',
+    );
+    await linesReader.close();
   }
 });
 
@@ -611,6 +620,28 @@ test('records: blank lines, non-JSON, non-records are PR400-CM-0004 with the lin
   t.true((error?.message.length ?? 0) < 220, 'the line is truncated in the message');
   await rejectsWith(t, rolesOf(t, `${a}\n${long}\n`, { limits: { maxLineBytes: 500 } }), 'PR400-SN-0002', /a line of "10_odata\/20_role.pjson" is over the limit of 500 bytes/);
   t.is((await rolesOf(t, `${long}\n`, { limits: { maxLineBytes: long.length } })).length, 1);
+});
+
+async function roleLinesOf(t: ExecutionContext, text: string | Buffer, options?: OpenSnapshotOptions): Promise<Buffer[]> {
+  const reader = await open(await zipOf(t, replace(base(), '10_odata/20_role.pjson', text)), options);
+  try {
+    const pieces: Buffer[] = [];
+    for await (const piece of reader.recordLines('Role')) pieces.push(piece);
+    return pieces;
+  } finally {
+    await reader.close();
+  }
+}
+
+test('recordLines: the entry in pieces of whole lines, unparsed; over-long lines PR400-SN-0002', async (t) => {
+  const a = recordJson(record('Role', 'a'));
+  const text = `${a}\n\nnot json\r\n${'x'.repeat(300_000)}\n${a}`;
+  const pieces = await roleLinesOf(t, text);
+  t.is(Buffer.concat(pieces).toString('utf8'), text, 'every byte, blank and bad lines included');
+  t.true(pieces.length > 1, 'in more than one piece');
+  for (const piece of pieces.slice(0, -1)) t.is(piece.at(-1), 0x0a, 'each piece but the last ends a line');
+  t.deepEqual(await roleLinesOf(t, ''), []);
+  await rejectsWith(t, roleLinesOf(t, `${a}\n${'y'.repeat(600)}\n`, { limits: { maxLineBytes: 500 } }), 'PR400-SN-0002', /over the limit of 500 bytes/);
 });
 
 test('cell record and .pmeta: JSON objects, else PR400-CM-0004; over maxLineBytes PR400-SN-0002', async (t) => {

@@ -195,6 +195,7 @@ function faultingTransaction(tx: FsImportTransaction, root: string): FsImportTra
   return {
     putCellRecord: guard(tx.putCellRecord),
     putRecords: guard(tx.putRecords),
+    putRecordLines: guard(tx.putRecordLines),
     putDav: guard(tx.putDav),
     flush: guard(tx.flush),
     commit: guard(tx.commit),

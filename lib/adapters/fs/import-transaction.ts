@@ -30,6 +30,8 @@ import { claimPath, commitSwap, newSwapId, releasePath, withCellLock } from './s
 
 /** The import transaction of `FsCellDataSource`. */
 export interface FsImportTransaction extends ImportTransaction {
+  /** {@inheritDoc ImportTransaction.putRecordLines} */
+  putRecordLines(type: ODataType, lines: AsyncIterable<Buffer>): Promise<void>;
   /**
    * Waits until every staged resource is on disk. Every resource is written before its `putDav`
    * resolves, so this resolves at once; kept for callers that flush before committing.
@@ -96,17 +98,24 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
     cellRecordStaged = true;
   };
 
-  const putRecords = async (type: ODataType, records: AsyncIterable<ODataRecord>): Promise<void> => {
+  /** Writes one type's `.pjson` file. */
+  const stage = async (type: ODataType, lines: AsyncIterable<Buffer>): Promise<void> => {
     checkOpen();
     const name = pjsonName(type);
     if (typesStaged.has(type)) throw new Error(`Records of type ${type} were already staged`);
     typesStaged.add(type);
-    const lines = recordBatches(records, (record, number) => {
-      const problem = recordProblem(record);
-      if (problem !== undefined) throw new TypeError(`Invalid ${type} record #${number}: ${problem}`);
-    });
     await pipeline(lines, createWriteStream(join(staging, name), { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }), { signal });
   };
+  const putRecords = (type: ODataType, records: AsyncIterable<ODataRecord>): Promise<void> =>
+    stage(
+      type,
+      recordBatches(records, (record, number) => {
+        const problem = recordProblem(record);
+        if (problem !== undefined) throw new TypeError(`Invalid ${type} record #${number}: ${problem}`);
+      }),
+    );
+  // The lines are the module's own, already checked: written as they come.
+  const putRecordLines = (type: ODataType, lines: AsyncIterable<Buffer>): Promise<void> => stage(type, lines);
 
   // Small resources (metadata, and content up to SMALL_CONTENT_BYTES) are written with synchronous
   // calls, in slices of at most a few milliseconds between which the event loop runs: their bytes
@@ -218,5 +227,5 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
     }
   };
 
-  return { putCellRecord, putRecords, putDav, flush, commit, rollback };
+  return { putCellRecord, putRecords, putRecordLines, putDav, flush, commit, rollback };
 }
