@@ -22,8 +22,9 @@ import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zlibConstants, crc32, createDeflateRaw, deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { ByteSlabs } from '../util/byte-slabs.js';
+import { DeflateThread } from './deflate-thread.js';
 import { Meter } from './zip-meter.js';
 
 /** What was written for one entry. */
@@ -130,6 +131,8 @@ export class ZipWriter {
   readonly #unixSeconds: number;
   #busy = false;
   #finished = false;
+  /** The thread of the streamed entries' CRC, hash and deflate, from the first streamed entry on. */
+  #thread: DeflateThread | undefined;
 
   readonly #out: Writable;
   readonly #options: ZipWriterOptions;
@@ -154,9 +157,14 @@ export class ZipWriter {
     return this.#count;
   }
 
-  /** Stops the writer: the entry in progress fails, its streams are destroyed. */
+  /**
+   * Stops the writer: the entry in progress fails, its streams are destroyed, its deflate thread
+   * ends.
+   */
   destroy(reason?: unknown): void {
     this.#stop.abort(reason);
+    void this.#thread?.terminate();
+    this.#thread = undefined;
   }
 
   #enter(): void {
@@ -312,7 +320,8 @@ export class ZipWriter {
       const flags = FLAG_UTF8 | FLAG_DESCRIPTOR;
       const offset = this.#offset;
       this.#queue(this.#localHeader(name, flags, method, 0, 0, 0));
-      const meter = new Meter(path, options.expectedSize, options.onChunk);
+      if (this.#thread === undefined || this.#thread.failed) this.#thread = DeflateThread.acquire();
+      const meter = new Meter(path, options.expectedSize, options.onChunk, options.compress, this.#thread);
       let compressedSize = 0;
       const sink = new Writable({
         highWaterMark: FLUSH_BYTES,
@@ -322,10 +331,7 @@ export class ZipWriter {
           this.#flush().then(() => callback(), callback);
         },
       });
-      const stages = options.compress
-        ? [source, meter, createDeflateRaw({ chunkSize: FLUSH_BYTES, level: zlibConstants.Z_DEFAULT_COMPRESSION }), sink]
-        : [source, meter, sink];
-      await pipeline(stages, { signal: this.#stop.signal });
+      await pipeline([source, meter, sink], { signal: this.#stop.signal });
       const { crc, size } = meter;
       const zip64 = size > MAX32 - 1 || compressedSize > MAX32 - 1;
       const descriptor = Buffer.alloc(zip64 ? 24 : 16);
@@ -399,6 +405,8 @@ export class ZipWriter {
       this.#queue(end);
       await this.#flush(true);
       this.#finished = true;
+      this.#thread?.release();
+      this.#thread = undefined;
     } finally {
       this.#busy = false;
     }
