@@ -30,6 +30,9 @@ export const NICE_STEP = 10;
 /** An idle pooled thread ends after this long. */
 export const IDLE_MS = 30_000;
 
+/** Pieces kept for reuse, at most. */
+const FREE_PIECES = 4;
+
 /** What the thread is started with. */
 interface ThreadData {
   /** Nice values to add to the thread's own, or 0. */
@@ -39,7 +42,7 @@ interface ThreadData {
 /** A request to the thread. */
 type Request =
   | { readonly op: 'begin'; readonly compress: boolean }
-  | { readonly op: 'data'; readonly bytes: Uint8Array }
+  | { readonly op: 'data'; readonly piece: ArrayBuffer; readonly length: number }
   | { readonly op: 'end' }
   | { readonly op: 'priority' };
 
@@ -47,6 +50,8 @@ type Request =
 interface Reply {
   /** Deflated bytes of a `data` or `end` request (empty when storing). */
   readonly out?: Uint8Array;
+  /** The piece of a `data` request, handed back for reuse. */
+  readonly piece?: ArrayBuffer;
   /** The CRC-32 of the entry, on `end`. */
   readonly crc?: number;
   /** The SHA-256 of the entry in hex, on `end`. */
@@ -74,15 +79,32 @@ function deflateThreadMain(data: ThreadData): void {
   let compress = false;
   let crc = 0;
   let hash = crypto.createHash('sha256');
-  let window: Buffer | undefined;
+  // The last 32 KiB of the entry so far: the next piece's dictionary.
+  const window = Buffer.allocUnsafe(WINDOW);
+  let windowBytes = 0;
   const port = parentPort;
   if (port === null) return;
-  /** A transferable copy of `bytes` unless it owns its whole memory. */
-  const own = (bytes: Buffer): Uint8Array =>
-    bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length ? bytes : new Uint8Array(bytes);
   const send = (reply: Reply): void => {
-    const out = reply.out;
-    port.postMessage(reply, out !== undefined && out.length > 0 ? [out.buffer as ArrayBuffer] : []);
+    const transfer: ArrayBuffer[] = [];
+    if (reply.out !== undefined && reply.out.length > 0) transfer.push(reply.out.buffer as ArrayBuffer);
+    if (reply.piece !== undefined) transfer.push(reply.piece);
+    port.postMessage(reply, transfer);
+  };
+  const deflate = (bytes: Buffer): Uint8Array => {
+    const options: import('node:zlib').ZlibOptions = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+    if (windowBytes > 0) options.dictionary = window.subarray(0, windowBytes);
+    const out = zlib.deflateRawSync(bytes, options);
+    if (bytes.length >= WINDOW) {
+      bytes.copy(window, 0, bytes.length - WINDOW);
+      windowBytes = WINDOW;
+    } else {
+      const keep = Math.min(windowBytes, WINDOW - bytes.length);
+      window.copy(window, 0, windowBytes - keep, windowBytes);
+      bytes.copy(window, keep);
+      windowBytes = keep + bytes.length;
+    }
+    // Moved to the parent: it must own its whole memory.
+    return out.byteOffset === 0 && out.buffer.byteLength === out.length ? out : new Uint8Array(out);
   };
   port.on('message', (request: Request) => {
     try {
@@ -90,24 +112,13 @@ function deflateThreadMain(data: ThreadData): void {
         compress = request.compress;
         crc = 0;
         hash = crypto.createHash('sha256');
-        window = undefined;
+        windowBytes = 0;
         send({});
       } else if (request.op === 'data') {
-        const bytes = Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.length);
+        const bytes = Buffer.from(request.piece, 0, request.length);
         crc = zlib.crc32(bytes, crc);
         hash.update(bytes);
-        if (!compress) {
-          send({});
-          return;
-        }
-        const options: import('node:zlib').ZlibOptions = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
-        if (window !== undefined) options.dictionary = window;
-        const out = own(zlib.deflateRawSync(bytes, options));
-        window =
-          bytes.length >= WINDOW || window === undefined
-            ? Buffer.from(bytes.subarray(Math.max(0, bytes.length - WINDOW)))
-            : Buffer.concat([window, bytes]).subarray(-WINDOW);
-        send({ out });
+        send(compress ? { out: deflate(bytes), piece: request.piece } : { piece: request.piece });
       } else if (request.op === 'end') {
         // An empty final block (fixed Huffman, end of block only) ends the raw deflate stream.
         send({ out: compress ? new Uint8Array([0x03, 0x00]) : new Uint8Array(0), crc: crc >>> 0, sha256: hash.digest('hex') });
@@ -147,10 +158,12 @@ export class DeflateThread {
   readonly #worker: Worker;
   readonly #waiting: Waiter[] = [];
   #failure: Error | undefined;
+  /** Pieces back from the thread, for reuse: fresh memory costs page faults, reused memory does not. */
+  readonly #free: Buffer[] = [];
 
   /** Starts a thread; `resourceLimits` bound its heap (the tests use them to make it fail). */
   constructor(options: { resourceLimits?: import('node:worker_threads').ResourceLimits } = {}) {
-    this.#worker = startInlineWorker(deflateThreadMain, { niceStep: NICE_STEP }, options);
+    this.#worker = startInlineWorker(deflateThreadMain, { niceStep: Number(process.env['KCS_NICE_TMP'] ?? NICE_STEP) }, options);
     this.#worker.unref();
     this.#worker.on('message', (reply: Reply) => {
       const waiter = this.#waiting.shift();
@@ -223,14 +236,22 @@ export class DeflateThread {
   }
 
   /**
-   * Adds `bytes` to the entry; resolves to their deflated form (empty when storing). `bytes` is
-   * moved to the thread: it must own its whole memory (offset 0, the whole `ArrayBuffer`) and is
-   * unusable afterwards; otherwise it is copied.
+   * A piece of `size` bytes to fill and pass to {@link DeflateThread.data}: one back from the thread
+   * when there is one (pieces go round between the event loop and the thread), else a new one.
    */
-  async data(bytes: Buffer): Promise<Buffer> {
-    const movable = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length && !(bytes.buffer instanceof SharedArrayBuffer);
-    const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
-    const reply = await this.#request({ op: 'data', bytes: view }, movable ? [bytes.buffer as ArrayBuffer] : []);
+  piece(size: number): Buffer {
+    const piece = this.#free.pop();
+    return piece !== undefined && piece.length === size ? piece : Buffer.allocUnsafeSlow(size);
+  }
+
+  /**
+   * Adds the first `length` bytes of `piece` (from {@link DeflateThread.piece}) to the entry;
+   * resolves to their deflated form (empty when storing). The piece's memory moves to the thread
+   * and back, for reuse: it is not the caller's any more.
+   */
+  async data(piece: Buffer, length: number): Promise<Buffer> {
+    const reply = await this.#request({ op: 'data', piece: piece.buffer as ArrayBuffer, length }, [piece.buffer as ArrayBuffer]);
+    if (reply.piece !== undefined && this.#free.length < FREE_PIECES) this.#free.push(Buffer.from(reply.piece));
     const out = reply.out;
     return out === undefined ? Buffer.alloc(0) : Buffer.from(out.buffer, out.byteOffset, out.length);
   }

@@ -36,7 +36,8 @@ export class Meter extends Transform {
   readonly #compress: boolean;
   readonly #thread: DeflateThread;
   #begun: Promise<void> | undefined;
-  #piece: Buffer[] = [];
+  /** The piece being filled, and how much of it is. */
+  #piece: Buffer | undefined;
   #pieceBytes = 0;
   /** Replies of pieces sent, oldest first: each yields the bytes to emit. */
   readonly #inFlight: Promise<Buffer>[] = [];
@@ -76,18 +77,24 @@ export class Meter extends Transform {
       callback(error as Error);
       return;
     }
-    if (buffer.length === 0) {
-      callback();
-      return;
+    if (!this.#compress) this.push(buffer);
+    this.#take(buffer).then(() => callback(), callback);
+  }
+
+  /** Copies `buffer` into pieces, sending each full one (waiting while too many are in flight). */
+  async #take(buffer: Buffer): Promise<void> {
+    let at = 0;
+    while (at < buffer.length) {
+      const piece = (this.#piece ??= this.#thread.piece(PIECE_BYTES));
+      const n = buffer.copy(piece, this.#pieceBytes, at);
+      at += n;
+      this.#pieceBytes += n;
+      if (this.#pieceBytes === PIECE_BYTES) {
+        this.#send();
+        await this.#drain(PIECES_IN_FLIGHT - 1);
+        if (this.destroyed) return;
+      }
     }
-    this.#piece.push(buffer);
-    this.#pieceBytes += buffer.length;
-    if (this.#pieceBytes < PIECE_BYTES) {
-      callback();
-      return;
-    }
-    this.#send();
-    this.#drain(PIECES_IN_FLIGHT - 1).then(() => callback(), callback);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -110,7 +117,7 @@ export class Meter extends Transform {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#inFlight.length = 0;
-    this.#piece = [];
+    this.#piece = undefined;
     callback(error);
   }
 
@@ -121,22 +128,18 @@ export class Meter extends Transform {
   }
 
   /**
-   * Sends the piece gathered so far: a copy that the thread takes over (the source's chunks stay
-   * the source's). A stored piece is emitted now (its bytes are the output), a deflated one when
-   * its reply comes.
+   * Sends the piece filled so far; its memory moves to the thread and comes back with the reply. A
+   * stored entry's bytes were emitted as they came (the piece is a copy for the hashes), a deflated
+   * one's are emitted when the reply comes.
    */
   #send(): void {
     this.#begin();
-    const chunks = this.#piece;
-    const piece = Buffer.allocUnsafeSlow(this.#pieceBytes);
-    let at = 0;
-    for (const chunk of chunks) at += chunk.copy(piece, at);
-    this.#piece = [];
+    const piece = this.#piece as Buffer;
+    const reply = this.#thread.data(piece, this.#pieceBytes);
+    this.#piece = undefined;
     this.#pieceBytes = 0;
-    const reply = this.#compress ? this.#thread.data(piece) : this.#thread.data(piece).then(() => Buffer.alloc(0));
     // Awaited in order by #drain; a reply left when the stream is destroyed is dropped.
     reply.catch(() => undefined);
-    if (!this.#compress) for (const chunk of chunks) this.push(chunk);
     this.#inFlight.push(reply);
   }
 
