@@ -163,7 +163,7 @@ export class DeflateThread {
 
   /** Starts a thread; `resourceLimits` bound its heap (the tests use them to make it fail). */
   constructor(options: { resourceLimits?: import('node:worker_threads').ResourceLimits } = {}) {
-    this.#worker = startInlineWorker(deflateThreadMain, { niceStep: Number(process.env['KCS_NICE_TMP'] ?? NICE_STEP) }, options);
+    this.#worker = startInlineWorker(deflateThreadMain, { niceStep: NICE_STEP }, options);
     this.#worker.unref();
     this.#worker.on('message', (reply: Reply) => {
       const waiter = this.#waiting.shift();

@@ -7,7 +7,8 @@
  * entry. Driven with backpressure it took 9 to 12 times as long as this writer for 60,000 small
  * entries; a cell with 100,000 WebDAV files has 200,000 entries. This writer does O(1) work per
  * entry, deflates small entries synchronously, coalesces small writes into 64 KiB chunks and honours
- * the backpressure of its output.
+ * the backpressure of its output. Streamed entries are hashed and deflated on a thread of lower
+ * priority (`deflate-thread.ts`), so that an export leaves the CPU to the host's requests.
  *
  * Format (APPNOTE 6.3): UTF-8 names (flag bit 11); entries whose bytes are known up front (the
  * manifest, `.pmeta`, small files) have their CRC and sizes in the local header; streamed entries
@@ -303,9 +304,11 @@ export class ZipWriter {
   }
 
   /**
-   * Adds an entry streamed from `source`, deflated or stored. Resolves once the whole stream was
+   * Adds an entry streamed from `source`, deflated or stored; its CRC-32, SHA-256 and deflate run on
+   * the writer's deflate thread (started with the first streamed entry, ended or pooled by
+   * {@link ZipWriter.finish} and {@link ZipWriter.destroy}). Resolves once the whole stream was
    * consumed and written (with backpressure); rejects, destroying `source`, if the stream fails, its
-   * length differs from `expectedSize`, or the writer is destroyed.
+   * length differs from `expectedSize`, the deflate thread fails, or the writer is destroyed.
    */
   async addStream(path: string, source: Readable, options: ZipStreamOptions): Promise<ZipEntryInfo> {
     try {
@@ -357,8 +360,8 @@ export class ZipWriter {
   }
 
   /**
-   * Writes the central directory and the end records, and everything still pending. The output is
-   * not ended: the caller ends it.
+   * Writes the central directory and the end records, and everything still pending, and returns the
+   * deflate thread to its pool. The output is not ended: the caller ends it.
    */
   async finish(): Promise<void> {
     this.#enter();
