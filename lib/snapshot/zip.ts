@@ -7,7 +7,8 @@
  * entry. Driven with backpressure it took 9 to 12 times as long as this writer for 60,000 small
  * entries; a cell with 100,000 WebDAV files has 200,000 entries. This writer does O(1) work per
  * entry, deflates small entries synchronously, coalesces small writes into 64 KiB chunks and honours
- * the backpressure of its output.
+ * the backpressure of its output. Streamed entries are hashed and deflated on a thread of lower
+ * priority (`deflate-thread.ts`), so that an export leaves the CPU to the host's requests.
  *
  * Format (APPNOTE 6.3): UTF-8 names (flag bit 11); entries whose bytes are known up front (the
  * manifest, `.pmeta`, small files) have their CRC and sizes in the local header; streamed entries
@@ -22,8 +23,9 @@ import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zlibConstants, crc32, createDeflateRaw, deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { ByteSlabs } from '../util/byte-slabs.js';
+import { DeflateThread } from './deflate-thread.js';
 import { Meter } from './zip-meter.js';
 
 /** What was written for one entry. */
@@ -130,6 +132,8 @@ export class ZipWriter {
   readonly #unixSeconds: number;
   #busy = false;
   #finished = false;
+  /** The thread of the streamed entries' CRC, hash and deflate, from the first streamed entry on. */
+  #thread: DeflateThread | undefined;
 
   readonly #out: Writable;
   readonly #options: ZipWriterOptions;
@@ -154,9 +158,14 @@ export class ZipWriter {
     return this.#count;
   }
 
-  /** Stops the writer: the entry in progress fails, its streams are destroyed. */
+  /**
+   * Stops the writer: the entry in progress fails, its streams are destroyed, its deflate thread
+   * ends.
+   */
   destroy(reason?: unknown): void {
     this.#stop.abort(reason);
+    void this.#thread?.terminate();
+    this.#thread = undefined;
   }
 
   #enter(): void {
@@ -295,9 +304,11 @@ export class ZipWriter {
   }
 
   /**
-   * Adds an entry streamed from `source`, deflated or stored. Resolves once the whole stream was
+   * Adds an entry streamed from `source`, deflated or stored; its CRC-32, SHA-256 and deflate run on
+   * the writer's deflate thread (started with the first streamed entry, ended or pooled by
+   * {@link ZipWriter.finish} and {@link ZipWriter.destroy}). Resolves once the whole stream was
    * consumed and written (with backpressure); rejects, destroying `source`, if the stream fails, its
-   * length differs from `expectedSize`, or the writer is destroyed.
+   * length differs from `expectedSize`, the deflate thread fails, or the writer is destroyed.
    */
   async addStream(path: string, source: Readable, options: ZipStreamOptions): Promise<ZipEntryInfo> {
     try {
@@ -312,7 +323,8 @@ export class ZipWriter {
       const flags = FLAG_UTF8 | FLAG_DESCRIPTOR;
       const offset = this.#offset;
       this.#queue(this.#localHeader(name, flags, method, 0, 0, 0));
-      const meter = new Meter(path, options.expectedSize, options.onChunk);
+      if (this.#thread === undefined || this.#thread.failed) this.#thread = DeflateThread.acquire();
+      const meter = new Meter(path, options.expectedSize, options.onChunk, options.compress, this.#thread);
       let compressedSize = 0;
       const sink = new Writable({
         highWaterMark: FLUSH_BYTES,
@@ -322,10 +334,7 @@ export class ZipWriter {
           this.#flush().then(() => callback(), callback);
         },
       });
-      const stages = options.compress
-        ? [source, meter, createDeflateRaw({ chunkSize: FLUSH_BYTES, level: zlibConstants.Z_DEFAULT_COMPRESSION }), sink]
-        : [source, meter, sink];
-      await pipeline(stages, { signal: this.#stop.signal });
+      await pipeline([source, meter, sink], { signal: this.#stop.signal });
       const { crc, size } = meter;
       const zip64 = size > MAX32 - 1 || compressedSize > MAX32 - 1;
       const descriptor = Buffer.alloc(zip64 ? 24 : 16);
@@ -351,8 +360,8 @@ export class ZipWriter {
   }
 
   /**
-   * Writes the central directory and the end records, and everything still pending. The output is
-   * not ended: the caller ends it.
+   * Writes the central directory and the end records, and everything still pending, and returns the
+   * deflate thread to its pool. The output is not ended: the caller ends it.
    */
   async finish(): Promise<void> {
     this.#enter();
@@ -399,6 +408,8 @@ export class ZipWriter {
       this.#queue(end);
       await this.#flush(true);
       this.#finished = true;
+      this.#thread?.release();
+      this.#thread = undefined;
     } finally {
       this.#busy = false;
     }
