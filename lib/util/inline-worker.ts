@@ -7,6 +7,8 @@
  * URL would have to name `.js` in one case and `.ts` in the other, and loaders do not reliably reach
  * worker threads. A function's source text is plain JavaScript in every case: the compiled function.
  *
+ * The worker gets no `execArgv` of the process (no loader, no module-type flag).
+ *
  * Rules for such a function: it uses nothing from its module (no imports, no outer variables, no
  * other function of the package): everything comes from `require` inside it (the worker is
  * CommonJS) and from its one argument, the worker data, which must be structured-cloneable.
@@ -30,5 +32,8 @@ export function startInlineWorker<T>(
   options: Pick<WorkerOptions, 'resourceLimits'> = {},
 ): Worker {
   const source = `${PREAMBLE}(${main.toString()})(require('node:worker_threads').workerData);`;
-  return new Worker(source, { ...options, eval: true, workerData });
+  // No inherited execArgv: the function is plain JavaScript, so a loader (`--import`) would only slow
+  // the start, and `--input-type=module` or a default module type would make the eval'd source a
+  // module, without `require`.
+  return new Worker(source, { ...options, eval: true, workerData, execArgv: [] });
 }

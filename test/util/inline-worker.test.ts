@@ -3,9 +3,13 @@
  * transpiler did to the function (the tests run the TypeScript sources through esbuild, which wraps
  * named functions and classes in a `__name` helper).
  */
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { promisify } from 'node:util';
 import test from 'ava';
 import { startInlineWorker } from '../../lib/util/inline-worker.js';
+
+const execFileAsync = promisify(execFile);
 
 function doubler(data: { n: number }): void {
   const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
@@ -37,4 +41,15 @@ test('an error thrown by the function reaches the worker error event', async (t)
   const worker = startInlineWorker(thrower, undefined);
   const [error] = (await once(worker, 'error').catch((e: unknown) => [e])) as [Error];
   t.is(error.message, 'from the worker');
+});
+
+test('a host started with --input-type=module still gets a CommonJS worker, without its loader', async (t) => {
+  const module = new URL('../../lib/util/inline-worker.ts', import.meta.url).href;
+  const script = [
+    `import { startInlineWorker } from ${JSON.stringify(module)};`,
+    "const worker = startInlineWorker(() => { const { parentPort } = require('node:worker_threads'); parentPort.postMessage(process.execArgv); }, undefined);",
+    "worker.on('message', (argv) => { console.log(JSON.stringify(argv)); void worker.terminate(); });",
+  ].join('\n');
+  const { stdout } = await execFileAsync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script]);
+  t.deepEqual(JSON.parse(stdout.trim()), []);
 });
