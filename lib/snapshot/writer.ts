@@ -27,6 +27,7 @@ import { recordBatches } from './lines.js';
 import { TRIAL_MIN_SAVING, compressionOf, isPrecompressedType } from './compression.js';
 import { ByteSlabs } from '../util/byte-slabs.js';
 import { ZipWriter, type ZipEntryInfo } from './zip.js';
+import { paceBackground } from '../util/loop-pacer.js';
 
 /** What a running export has written so far (the units of {@link ExportView.totals}). */
 export interface WriteProgress {
@@ -269,6 +270,8 @@ class WriteSession {
         if (next.done === true) break;
         const pending = this.#addNode(next.value);
         if (pending !== undefined) await pending;
+        const pause = paceBackground();
+        if (pause !== undefined) await this.#guard(pause);
       }
     } finally {
       // Stops the view's iteration on failure, without waiting for a view that may hang.

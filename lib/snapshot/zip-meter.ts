@@ -2,10 +2,12 @@
  * The stage every streamed zip entry flows through: its size counted and checked against the
  * declared one on the event loop; its CRC-32, SHA-256 and (when deflated) its compression done on the
  * deflate thread (`deflate-thread.ts`), in pieces of {@link PIECE_BYTES}, at most
- * {@link PIECES_IN_FLIGHT} at a time.
+ * {@link PIECES_IN_FLIGHT} at a time. Between pieces it gives way to the host when the host keeps
+ * the event loop busy (`util/loop-pacer.ts`).
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import type { DeflateThread } from './deflate-thread.js';
+import { paceBackground } from '../util/loop-pacer.js';
 
 /**
  * Bytes handed to the deflate thread at a time. Each piece ends on a sync flush (5 bytes) and
@@ -92,6 +94,9 @@ export class Meter extends Transform {
       if (this.#pieceBytes === PIECE_BYTES) {
         this.#send();
         await this.#drain(PIECES_IN_FLIGHT - 1);
+        if (this.destroyed) return;
+        const pause = paceBackground();
+        if (pause !== undefined) await pause;
         if (this.destroyed) return;
       }
     }
