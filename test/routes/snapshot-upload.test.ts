@@ -243,14 +243,17 @@ test('an upload whose body ends after an export started on the cell → 409 PR40
   });
   req.write('half');
   await waitFor(async () => (await storeDir(server)).temps.length > 0, HANG_MS, 10);
+  // This upload's temp file; the export's own upload (meanwhile.zip) makes another.
+  const [uploadTemp] = (await storeDir(server)).temps;
   t.is((await server.request('POST', 'alice', '__export', { headers: auth, body: '{"Name":"meanwhile"}' })).status, 202);
   req.end('done');
   const { status, body } = await answer;
   t.is(status, 409);
   t.is((JSON.parse(body) as { code: string }).code, 'PR409-CM-0002');
   t.is((await get(server, 'late.zip')).status, 404);
-  t.deepEqual((await storeDir(server)).temps, []);
+  t.false((await storeDir(server)).temps.includes(uploadTemp as string), 'the refused upload left no temp file');
   t.is((await server.request('DELETE', 'alice', '__export', { headers: auth })).status, 202);
+  t.deepEqual((await storeDir(server)).temps, [], 'nor did the cancelled export');
 });
 
 test('a complete body followed by bytes that are not HTTP: Node closes the connection, and that is no server failure', async (t) => {

@@ -273,6 +273,8 @@ async function* runWalker(data: WalkerData, signal: AbortSignal): AsyncGenerator
   };
   const onAbort = (): void => {
     failure ??= signal.reason;
+    // Ends the thread now, even while the iteration rests at a `yield` (nobody is reading).
+    void worker.terminate();
     notify();
   };
   worker.on('message', (message: WalkerMessage) => {

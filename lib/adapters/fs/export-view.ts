@@ -88,7 +88,8 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
   const walkOptions = { maxMetaBytes: maxLineBytes, smallBytes: SMALL_CONTENT_BYTES };
   const totals = scanTotals(cellDir, walkSignal, openFile);
   totals.catch(() => undefined); // the export awaits it; a view closed early never does
-  let firstWalk: AsyncGenerator<DavResource[]> | undefined = started(walkDav(cellDir, walkOptions, walkSignal));
+  const early = walkDav(cellDir, walkOptions, walkSignal);
+  let firstWalk: AsyncGenerator<DavResource[]> | undefined = started(early);
 
   async function* records(type: ODataType): AsyncGenerator<ODataRecord> {
     checkOpen();
@@ -147,7 +148,7 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
     close: async () => {
       closed = true;
       stopWalking.abort(new Error('The export view is closed'));
-      await firstWalk?.return(undefined).catch(() => undefined);
+      await early.return(undefined).catch(() => undefined);
       for (const stream of streams) stream.destroy();
       streams.clear();
     },
