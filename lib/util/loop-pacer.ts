@@ -11,7 +11,7 @@
  * {@link LoopPacerOptions.hostBusy}, background work runs paced: {@link LoopPacerOptions.runMs} of
  * work, then a pause of {@link LoopPacerOptions.pauseMs}, each pause measuring the host again; once a
  * pause finds the host below the threshold, background work runs freely again. A job alone costs one
- * probe per period (about 4% of its time); with a busy host it takes about a fifth of the loop.
+ * probe per period (about 4% of its time); with a busy host it takes about a seventh of the loop.
  *
  * @module
  */
@@ -24,9 +24,9 @@ export interface LoopPacerOptions {
   readonly probeEveryMs?: number;
   /** The length of a probe, and of a pause when paced, in ms. Default 20. */
   readonly pauseMs?: number;
-  /** Work between two pauses when paced, in ms. Default 5. */
+  /** Work between two pauses when paced, in ms. Default 3. */
   readonly runMs?: number;
-  /** The host's utilisation of the loop (0-1) from which background work is paced. Default 0.5. */
+  /** The host's utilisation of the loop (0-1) from which background work is paced. Default 0.6. */
   readonly hostBusy?: number;
 }
 
@@ -45,8 +45,8 @@ export class LoopPacer {
   constructor(options: LoopPacerOptions = {}) {
     this.#probeEveryMs = options.probeEveryMs ?? 500;
     this.#pauseMs = options.pauseMs ?? 20;
-    this.#runMs = options.runMs ?? 5;
-    this.#hostBusy = options.hostBusy ?? 0.5;
+    this.#runMs = options.runMs ?? 3;
+    this.#hostBusy = options.hostBusy ?? 0.6;
     this.#due = performance.now() + this.#probeEveryMs;
   }
 

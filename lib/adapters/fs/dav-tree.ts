@@ -4,7 +4,7 @@
  * branch (one listing per level), never the whole tree. Symbolic links are never followed: a link is
  * neither a child resource nor content.
  *
- * The walk runs on a worker thread ({@link davWalker}, started per walk): a cell of many small
+ * The walk runs on a worker thread ({@link davWalkerThread}, kept in a pool of two between walks): a cell of many small
  * resources costs several file system calls per resource (`readdir`, `lstat`, and `open`, `read`,
  * `close` of its `.pmeta` and small content), which made up most of the export of such a cell. On the
  * worker they are synchronous calls (each call through libuv's thread pool costs many times the call
@@ -56,7 +56,7 @@ export interface WalkOptions {
   readonly smallBytes: number;
 }
 
-/** The worker's data. */
+/** One walk, as the walker thread is sent it. */
 interface WalkerData {
   readonly rootDir: string;
   readonly privateRootDirs: readonly string[];
@@ -87,152 +87,161 @@ type WalkerMessage =
   | { readonly error: { readonly message: string; readonly code?: string } };
 
 /**
- * The walker, run on its worker thread: walks the tree and sends batches of resources, then its
- * counts. Self-contained (see `util/inline-worker.ts`).
+ * The walker thread: for each walk it is sent (`{ walk }`), walks the tree and sends batches of
+ * resources, then its counts; `'more'` lets it send one more batch. Self-contained (see
+ * `util/inline-worker.ts`). A thread serves one walk at a time and is pooled between walks.
  */
-async function davWalker(data: WalkerData): Promise<void> {
+function davWalkerThread(): void {
   const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
-  const fs = require('node:fs') as typeof import('node:fs');
-  const { join: joinPath } = require('node:path') as typeof import('node:path');
   if (parentPort === null) return;
   const port = parentPort;
-  const { read } = data;
-  let credits = data.batchesAhead;
+  let credits = 0;
   let wake: (() => void) | undefined;
-  port.on('message', () => {
-    credits += 1;
-    wake?.();
-    wake = undefined;
+  port.on('message', (message: 'more' | { readonly walk: WalkerData }) => {
+    if (message === 'more') {
+      credits += 1;
+      wake?.();
+      wake = undefined;
+    } else {
+      credits = message.walk.batchesAhead;
+      void walk(message.walk);
+    }
   });
 
-  const scratch = Buffer.allocUnsafe(16 * 1024);
-  let slab = Buffer.allocUnsafe(data.batchBytes);
-  let used = 0;
-  let batch: WalkedResource[] = [];
-  let davNodes = 0;
-  let bytes = 0;
+  async function walk(data: WalkerData): Promise<void> {
+    const fs = require('node:fs') as typeof import('node:fs');
+    const { join: joinPath } = require('node:path') as typeof import('node:path');
+    const { read } = data;
 
-  const send = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    while (credits === 0) await new Promise<void>((resolve) => (wake = resolve));
-    credits -= 1;
-    const message: WalkerMessage = { batch, bytes: new Uint8Array(slab.buffer, slab.byteOffset, used) };
-    port.postMessage(message, [slab.buffer]);
-    slab = Buffer.allocUnsafe(data.batchBytes);
-    used = 0;
-    batch = [];
-  };
+    const scratch = Buffer.allocUnsafe(16 * 1024);
+    let slab = Buffer.allocUnsafe(data.batchBytes);
+    let used = 0;
+    let batch: WalkedResource[] = [];
+    let davNodes = 0;
+    let bytes = 0;
 
-  /** Reads a folder: its files and its sorted child folders (links are neither). */
-  const readFolder = (dir: string, isRoot: boolean): { isResource: boolean; hasContent: boolean; children: string[] } => {
-    let isResource = false;
-    let hasContent = false;
-    const children: string[] = [];
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (entry.isDirectory()) {
-        if (!(isRoot && data.privateRootDirs.includes(entry.name))) children.push(entry.name);
-      } else if (entry.isFile()) {
-        if (entry.name === data.pmetaName) isResource = true;
-        else if (entry.name === data.contentName) hasContent = true;
+    const send = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      while (credits === 0) await new Promise<void>((resolve) => (wake = resolve));
+      credits -= 1;
+      const message: WalkerMessage = { batch, bytes: new Uint8Array(slab.buffer, slab.byteOffset, used) };
+      port.postMessage(message, [slab.buffer]);
+      slab = Buffer.allocUnsafe(data.batchBytes);
+      used = 0;
+      batch = [];
+    };
+
+    /** Reads a folder: its files and its sorted child folders (links are neither). */
+    const readFolder = (dir: string, isRoot: boolean): { isResource: boolean; hasContent: boolean; children: string[] } => {
+      let isResource = false;
+      let hasContent = false;
+      const children: string[] = [];
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        if (entry.isDirectory()) {
+          if (!(isRoot && data.privateRootDirs.includes(entry.name))) children.push(entry.name);
+        } else if (entry.isFile()) {
+          if (entry.name === data.pmetaName) isResource = true;
+          else if (entry.name === data.contentName) hasContent = true;
+        }
       }
-    }
-    return { isResource, hasContent, children: children.sort() };
-  };
+      return { isResource, hasContent, children: children.sort() };
+    };
 
-  const openNoFollow = (dir: string, name: string): number =>
-    fs.openSync(`${dir}/${name}`, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const openNoFollow = (dir: string, name: string): number =>
+      fs.openSync(`${dir}/${name}`, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
 
-  /** Fills `buffer` from `at` to `end` from an open file's start; returns the bytes read. */
-  const readInto = (fd: number, buffer: Buffer, at: number, end: number): number => {
-    let filled = 0;
-    while (at + filled < end) {
-      const n = fs.readSync(fd, buffer, at + filled, end - at - filled, filled);
-      if (n === 0) break;
-      filled += n;
-    }
-    return filled;
-  };
+    /** Fills `buffer` from `at` to `end` from an open file's start; returns the bytes read. */
+    const readInto = (fd: number, buffer: Buffer, at: number, end: number): number => {
+      let filled = 0;
+      while (at + filled < end) {
+        const n = fs.readSync(fd, buffer, at + filled, end - at - filled, filled);
+        if (n === 0) break;
+        filled += n;
+      }
+      return filled;
+    };
 
-  const readMetaText = (dir: string, maxBytes: number): WalkedResource['meta'] => {
-    let fd: number;
-    try {
-      fd = openNoFollow(dir, data.pmetaName);
-    } catch {
-      return { problem: 'missing' };
-    }
-    try {
-      let filled: number;
+    const readMetaText = (dir: string, maxBytes: number): WalkedResource['meta'] => {
+      let fd: number;
       try {
-        filled = readInto(fd, scratch, 0, scratch.length);
+        fd = openNoFollow(dir, data.pmetaName);
       } catch {
-        return { problem: 'missing' }; // not a regular file (a folder named .pmeta)
+        return { problem: 'missing' };
       }
-      if (filled < scratch.length) return filled > maxBytes ? { problem: 'large' } : scratch.toString('utf8', 0, filled);
-      const { size } = fs.fstatSync(fd);
-      if (size > maxBytes) return { problem: 'large' };
-      const whole = Buffer.allocUnsafe(size);
-      return whole.toString('utf8', 0, readInto(fd, whole, 0, size));
-    } finally {
-      fs.closeSync(fd);
-    }
-  };
+      try {
+        let filled: number;
+        try {
+          filled = readInto(fd, scratch, 0, scratch.length);
+        } catch {
+          return { problem: 'missing' }; // not a regular file (a folder named .pmeta)
+        }
+        if (filled < scratch.length) return filled > maxBytes ? { problem: 'large' } : scratch.toString('utf8', 0, filled);
+        const { size } = fs.fstatSync(fd);
+        if (size > maxBytes) return { problem: 'large' };
+        const whole = Buffer.allocUnsafe(size);
+        return whole.toString('utf8', 0, readInto(fd, whole, 0, size));
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
 
-  /**
-   * Reads a content of up to `smallBytes` whole into the batch's bytes, with no `stat`: one read of
-   * `smallBytes + 1` tells a small file (read whole) from a larger one (then sized by `fstat`).
-   */
-  const readContent = async (dir: string, smallBytes: number): Promise<{ size: number; small?: [number, number] }> => {
-    if (used + smallBytes + 1 > slab.length) await send();
-    const fd = openNoFollow(dir, data.contentName);
+    /**
+     * Reads a content of up to `smallBytes` whole into the batch's bytes, with no `stat`: one read of
+     * `smallBytes + 1` tells a small file (read whole) from a larger one (then sized by `fstat`).
+     */
+    const readContent = async (dir: string, smallBytes: number): Promise<{ size: number; small?: [number, number] }> => {
+      if (used + smallBytes + 1 > slab.length) await send();
+      const fd = openNoFollow(dir, data.contentName);
+      try {
+        const n = readInto(fd, slab, used, used + smallBytes + 1);
+        if (n > smallBytes) return { size: fs.fstatSync(fd).size };
+        if (n === 0) return { size: 0 };
+        const small: [number, number] = [used, n];
+        used += n;
+        return { size: n, small };
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+
+    const visit = async (path: string, dir: string, folder: { hasContent: boolean }): Promise<void> => {
+      davNodes += 1;
+      if (read === undefined) {
+        if (folder.hasContent) bytes += fs.lstatSync(joinPath(dir, data.contentName)).size;
+        return;
+      }
+      const meta = readMetaText(dir, read.maxMetaBytes);
+      const content = folder.hasContent ? await readContent(dir, read.smallBytes) : undefined;
+      batch.push({ path, dir, contentSize: content?.size, meta, small: content?.small });
+      if (batch.length >= data.batchResources || used >= data.batchBytes) await send();
+    };
+
     try {
-      const n = readInto(fd, slab, used, used + smallBytes + 1);
-      if (n > smallBytes) return { size: fs.fstatSync(fd).size };
-      if (n === 0) return { size: 0 };
-      const small: [number, number] = [used, n];
-      used += n;
-      return { size: n, small };
-    } finally {
-      fs.closeSync(fd);
-    }
-  };
-
-  const visit = async (path: string, dir: string, folder: { hasContent: boolean }): Promise<void> => {
-    davNodes += 1;
-    if (read === undefined) {
-      if (folder.hasContent) bytes += fs.lstatSync(joinPath(dir, data.contentName)).size;
-      return;
-    }
-    const meta = readMetaText(dir, read.maxMetaBytes);
-    const content = folder.hasContent ? await readContent(dir, read.smallBytes) : undefined;
-    batch.push({ path, dir, contentSize: content?.size, meta, small: content?.small });
-    if (batch.length >= data.batchResources || used >= data.batchBytes) await send();
-  };
-
-  try {
-    const rootFolder = readFolder(data.rootDir, true);
-    if (rootFolder.isResource) await visit('', data.rootDir, rootFolder);
-    const stack: { path: string; dir: string; names: string[]; next: number }[] = [
-      { path: '', dir: data.rootDir, names: rootFolder.children, next: 0 },
-    ];
-    for (;;) {
-      const top = stack[stack.length - 1];
-      if (top === undefined) break;
-      const name = top.names[top.next++];
-      if (name === undefined) {
-        stack.pop();
-        continue;
+      const rootFolder = readFolder(data.rootDir, true);
+      if (rootFolder.isResource) await visit('', data.rootDir, rootFolder);
+      const stack: { path: string; dir: string; names: string[]; next: number }[] = [
+        { path: '', dir: data.rootDir, names: rootFolder.children, next: 0 },
+      ];
+      for (;;) {
+        const top = stack[stack.length - 1];
+        if (top === undefined) break;
+        const name = top.names[top.next++];
+        if (name === undefined) {
+          stack.pop();
+          continue;
+        }
+        const path = top.path === '' ? name : `${top.path}/${name}`;
+        const dir = `${top.dir}/${name}`; // names from readdir: no separators, never . or ..
+        const folder = readFolder(dir, false);
+        if (folder.isResource) await visit(path, dir, folder);
+        stack.push({ path, dir, names: folder.children, next: 0 });
       }
-      const path = top.path === '' ? name : `${top.path}/${name}`;
-      const dir = `${top.dir}/${name}`; // names from readdir: no separators, never . or ..
-      const folder = readFolder(dir, false);
-      if (folder.isResource) await visit(path, dir, folder);
-      stack.push({ path, dir, names: folder.children, next: 0 });
+      await send();
+      port.postMessage({ done: { davNodes, bytes } } satisfies WalkerMessage);
+    } catch (error) {
+      const { message, code } = error as NodeJS.ErrnoException;
+      port.postMessage({ error: code === undefined ? { message } : { message, code } } satisfies WalkerMessage);
     }
-    await send();
-    port.postMessage({ done: { davNodes, bytes } } satisfies WalkerMessage);
-  } catch (error) {
-    const { message, code } = error as NodeJS.ErrnoException;
-    port.postMessage({ error: code === undefined ? { message } : { message, code } } satisfies WalkerMessage);
   }
 }
 
@@ -257,15 +266,58 @@ function walkerError(error: { readonly message: string; readonly code?: string }
   return Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code });
 }
 
+/** Walker threads kept between walks: an export runs two walks at once (its count and its read). */
+const POOL_SIZE = 2;
+/** A pooled thread ends after this long unused (starting one costs tens of milliseconds). */
+export const THREAD_IDLE_MS = 30_000;
+const pool: { readonly worker: Worker; readonly timer: NodeJS.Timeout; readonly leave: () => void }[] = [];
+
+/** A walker thread from the pool, or a new one. */
+function acquireThread(): Worker {
+  const pooled = pool.pop();
+  if (pooled === undefined) return startInlineWorker(davWalkerThread, undefined);
+  clearTimeout(pooled.timer);
+  pooled.worker.off('exit', pooled.leave).off('error', pooled.leave);
+  pooled.worker.ref();
+  return pooled.worker;
+}
+
 /**
- * Runs a walker on a worker thread and yields what it sends: batches, then its counts last. The
- * worker is terminated when the iteration ends, however it ends; `signal` ends it with its reason.
+ * Returns a thread whose walk ended to the pool (it then holds no reference on the event loop). The
+ * walk's own listeners are already removed.
+ */
+function releaseThread(worker: Worker): void {
+  if (pool.length >= POOL_SIZE) {
+    void worker.terminate();
+    return;
+  }
+  const leave = (): void => {
+    const at = pool.findIndex((entry) => entry.worker === worker);
+    if (at >= 0) pool.splice(at, 1);
+  };
+  const timer = setTimeout(() => {
+    leave();
+    void worker.terminate();
+  }, THREAD_IDLE_MS);
+  timer.unref();
+  // An idle thread that fails or ends leaves the pool (and its error is no uncaught exception).
+  worker.once('exit', leave).on('error', leave);
+  worker.unref();
+  pool.push({ worker, timer, leave });
+}
+
+/**
+ * Runs a walk on a walker thread and yields what it sends: batches, then its counts last. The thread
+ * returns to the pool when the walk ended (with its counts or its error); it is terminated when the
+ * iteration ends otherwise (abandoned, aborted, or the thread failed). `signal` ends the walk with
+ * its reason, at once, even while the iteration rests at a `yield`.
  */
 async function* runWalker(data: WalkerData, signal: AbortSignal): AsyncGenerator<WalkerMessage> {
   signal.throwIfAborted();
-  const worker: Worker = startInlineWorker(davWalker, data);
+  const worker = acquireThread();
   const queue: WalkerMessage[] = [];
   let failure: unknown;
+  let ended = false;
   let wake: (() => void) | undefined;
   const notify = (): void => {
     wake?.();
@@ -273,23 +325,25 @@ async function* runWalker(data: WalkerData, signal: AbortSignal): AsyncGenerator
   };
   const onAbort = (): void => {
     failure ??= signal.reason;
-    // Ends the thread now, even while the iteration rests at a `yield` (nobody is reading).
     void worker.terminate();
     notify();
   };
-  worker.on('message', (message: WalkerMessage) => {
+  const onMessage = (message: WalkerMessage): void => {
+    if ('done' in message || 'error' in message) ended = true;
     queue.push(message);
     notify();
-  });
-  worker.on('error', (error) => {
+  };
+  const onError = (error: Error): void => {
     failure ??= error;
     notify();
-  });
-  worker.on('exit', () => {
+  };
+  const onExit = (): void => {
     failure ??= new Error('the WebDAV walker stopped before it finished');
     notify();
-  });
+  };
+  worker.on('message', onMessage).on('error', onError).on('exit', onExit);
   signal.addEventListener('abort', onAbort, { once: true });
+  worker.postMessage({ walk: data });
   try {
     for (;;) {
       if (failure !== undefined) throw failure;
@@ -305,7 +359,12 @@ async function* runWalker(data: WalkerData, signal: AbortSignal): AsyncGenerator
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
-    void worker.terminate();
+    if (ended && failure === undefined) {
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+      releaseThread(worker);
+    } else {
+      void worker.terminate();
+    }
   }
 }
 

@@ -139,3 +139,20 @@ test('a cell without dav/ has no resources; an aborted walk rejects with the rea
   t.is(await t.throwsAsync(walking), reason);
   t.true(seen < BATCH_RESOURCES * 3, 'stopped before the end');
 });
+
+test('walks reuse their threads: one after another, and abandoned or aborted ones in between', async (t) => {
+  const cell = await tempDir(t);
+  await resource(cell, '', { t: 'Cell' });
+  for (let i = 0; i < BATCH_RESOURCES * 2; i += 1) await resource(cell, `f${String(i).padStart(4, '0')}`, { t: 'dav.file' }, `${i}`);
+  const signal = new AbortController().signal;
+  const expected = await walkAll(cell);
+  for (let round = 0; round < 3; round += 1) {
+    // Abandoned after the first batch: its thread is ended, not pooled.
+    for await (const batch of walkDav(cell, OPTIONS, signal)) {
+      t.true(batch.length > 0);
+      break;
+    }
+    t.deepEqual(await countDav(cell, signal), { davNodes: expected.length, bytes: expected.reduce((n, r) => n + (r.contentSize ?? 0), 0) });
+    t.deepEqual((await walkAll(cell)).map((r) => r.path), expected.map((r) => r.path), `round ${round}`);
+  }
+});
