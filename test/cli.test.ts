@@ -134,9 +134,11 @@ for (const [launcher, launch] of Object.entries(LAUNCHERS)) {
     });
     const second = await start();
     t.deepEqual((await send(`${second.base}__export`, 'GET', { headers })).json(), { status: 'ready' });
+    // The cell is free: a new export is accepted (and cancelled: completing 300 MB proves no more).
     t.is((await send(`${second.base}__export`, 'POST', { headers, body: '{"Name":"after"}' })).status, 202);
-    await waitFor(async () => (await send(`${second.base}__export`, 'GET', { headers })).json<{ status: string }>().status === 'ready');
-    t.deepEqual((await store.list(id)).map((f) => f.name), ['after.zip', 'stopped.error']);
+    t.is((await send(`${second.base}__export`, 'DELETE', { headers })).status, 202);
+    t.deepEqual((await send(`${second.base}__export`, 'GET', { headers })).json(), { status: 'ready' });
+    t.deepEqual((await store.list(id)).map((f) => f.name), ['after.error', 'stopped.error']);
     const listing = await send(`${second.origin}/`, 'GET');
     t.is(listing.status, 401, 'the list of cells needs the token too');
     t.is(listing.json<{ code: string }>().code, 'PR401-AU-0001');
