@@ -161,9 +161,9 @@ export class DeflateThread {
   /** Pieces back from the thread, for reuse: fresh memory costs page faults, reused memory does not. */
   readonly #free: Buffer[] = [];
 
-  /** Starts a thread; `resourceLimits` bound its heap (the tests use them to make it fail). */
-  constructor(options: { resourceLimits?: import('node:worker_threads').ResourceLimits } = {}) {
-    this.#worker = startInlineWorker(deflateThreadMain, { niceStep: NICE_STEP }, options);
+  /** Starts a thread. */
+  constructor() {
+    this.#worker = startInlineWorker(deflateThreadMain, { niceStep: NICE_STEP });
     this.#worker.unref();
     this.#worker.on('message', (reply: Reply) => {
       const waiter = this.#waiting.shift();
