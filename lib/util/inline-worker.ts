@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 
 /** Defines esbuild's `__name` helper, harmless for compiled code that never calls it. */
 const PREAMBLE = `var __name = (target, value) => Object.defineProperty(target, 'name', { value, configurable: true });\n`;
@@ -26,14 +26,10 @@ const PREAMBLE = `var __name = (target, value) => Object.defineProperty(target, 
  * Starts a worker thread running `main(workerData)`. `main` must be self-contained (see the module
  * documentation). The worker's standard output and error are the process's.
  */
-export function startInlineWorker<T>(
-  main: (data: T) => void | Promise<void>,
-  workerData: T,
-  options: Pick<WorkerOptions, 'resourceLimits'> = {},
-): Worker {
+export function startInlineWorker<T>(main: (data: T) => void | Promise<void>, workerData: T): Worker {
   const source = `${PREAMBLE}(${main.toString()})(require('node:worker_threads').workerData);`;
   // No inherited execArgv: the function is plain JavaScript, so a loader (`--import`) would only slow
   // the start, and `--input-type=module` or a default module type would make the eval'd source a
   // module, without `require`.
-  return new Worker(source, { ...options, eval: true, workerData, execArgv: [] });
+  return new Worker(source, { eval: true, workerData, execArgv: [] });
 }
