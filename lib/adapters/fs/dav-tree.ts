@@ -95,6 +95,10 @@ function davWalkerThread(): void {
   const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
   if (parentPort === null) return;
   const port = parentPort;
+  const fs = require('node:fs') as typeof import('node:fs');
+  const { join: joinPath } = require('node:path') as typeof import('node:path');
+  /** A reused buffer for `.pmeta` files: most fit it, and are read with no `fstat`. */
+  const scratch = Buffer.allocUnsafe(16 * 1024);
   let credits = 0;
   let wake: (() => void) | undefined;
   port.on('message', (message: 'more' | { readonly walk: WalkerData }) => {
@@ -109,11 +113,7 @@ function davWalkerThread(): void {
   });
 
   async function walk(data: WalkerData): Promise<void> {
-    const fs = require('node:fs') as typeof import('node:fs');
-    const { join: joinPath } = require('node:path') as typeof import('node:path');
     const { read } = data;
-
-    const scratch = Buffer.allocUnsafe(16 * 1024);
     let slab = Buffer.allocUnsafe(data.batchBytes);
     let used = 0;
     let batch: WalkedResource[] = [];
