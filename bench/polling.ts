@@ -4,17 +4,22 @@
  * route of the same app answering the same JSON) under load during an export, each as a ratio to the
  * bare route under the same load with no job running (the higher of a load before and one after the
  * exports), measured in the same run, with p99 latency; and the status route with no job running.
- * The load generator (autocannon) runs in this process; the host runs in its own.
+ * The host runs in its own process. The load comes from wrk when it is installed (a C load
+ * generator, which needs a small part of a core for this load), else from autocannon in this
+ * process (which needs about a whole core: on a 2-core machine an export's threads then slow the load
+ * generator as well as the host, and the ratios are lower). The table says which one ran.
  *
- *   npx tsx bench/polling.ts [cellMb]     (default 1000; the Redis part needs redis-server)
+ *   npx tsx bench/polling.ts [cellMb] [store ...]   (default 1000, and every store: memory fs redis;
+ *                                                   the Redis part needs redis-server)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../test/helpers/ports.js';
 import { makeCell } from './make-cell.js';
@@ -35,10 +40,45 @@ async function startHost(env: Record<string, string>): Promise<{ child: ChildPro
   return { child, base: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}` };
 }
 
-async function load(url: string, headers: Record<string, string> = {}): Promise<Load> {
+const run = promisify(execFile);
+
+/** Whether wrk is installed. */
+async function haveWrk(): Promise<boolean> {
+  return run('wrk', ['--version']).then(
+    () => true,
+    (error: { code?: unknown; stdout?: string }) => error.code !== 'ENOENT' && String(error.stdout ?? '').startsWith('wrk'),
+  );
+}
+
+/** A wrk latency (`812.00us`, `4.39ms`, `1.02s`) in ms. */
+function wrkMs(value: string): number {
+  const match = /^([\d.]+)(us|ms|s)$/.exec(value);
+  if (match === null) throw new Error(`wrk latency ${value}?`);
+  const scale = { us: 0.001, ms: 1, s: 1000 }[match[2] as 'us' | 'ms' | 's'];
+  return Number(match[1]) * scale;
+}
+
+async function loadWrk(url: string, headers: Record<string, string>): Promise<Load> {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${DURATION_S}s`, '--latency', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+  const { stdout } = await run('wrk', args);
+  const failed = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
+  if (failed !== null) throw new Error(`${url}: ${failed[0]}`);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1];
+  const p99 = /^\s+99%\s+(\S+)/m.exec(stdout)?.[1];
+  if (rps === undefined || p99 === undefined) throw new Error(`wrk said:\n${stdout}`);
+  return { rps: Math.round(Number(rps)), p99: Math.round(wrkMs(p99)) };
+}
+
+async function loadAutocannon(url: string, headers: Record<string, string>): Promise<Load> {
   const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return { rps: Math.round(result.requests.average), p99: result.latency.p99 };
+}
+
+const useWrk = await haveWrk();
+
+async function load(url: string, headers: Record<string, string> = {}): Promise<Load> {
+  return useWrk ? loadWrk(url, headers) : loadAutocannon(url, headers);
 }
 
 async function json(url: string, init: RequestInit = {}): Promise<Record<string, unknown>> {
@@ -93,22 +133,36 @@ async function measureStore(env: Record<string, string>, label: string): Promise
 }
 
 const mb = Number(process.argv[2] ?? 1000);
+const stores = process.argv.length > 3 ? process.argv.slice(3) : ['memory', 'fs', 'redis'];
 const work = await mkdtemp(join(tmpdir(), 'kcs-poll-'));
 const children: ChildProcess[] = [];
 try {
   await mkdir(join(work, 'cells'));
   await makeCell(join(work, 'cells'), 'source', mb);
-  console.log(`node ${process.version}; ${CONNECTIONS} connections for ${DURATION_S} s per load, from the benchmark's process; a ${mb} MB cell exporting meanwhile\n`);
+  const generator = useWrk ? 'wrk (1 thread)' : "autocannon in the benchmark's process (wrk is not installed)";
+  console.log(`node ${process.version}; load from ${generator}, ${CONNECTIONS} connections for ${DURATION_S} s per load; a ${mb} MB cell exporting meanwhile\n`);
   const runs: [string, StoreRun][] = [];
-  runs.push(['MemoryJobStore', await measureStore({ DATA_DIR: work }, 'memory')]);
-  runs.push(['FsJobStore', await measureStore({ DATA_DIR: work, JOB_STORE: 'fs' }, 'fs')]);
+  if (stores.includes('memory')) runs.push(['MemoryJobStore', await measureStore({ DATA_DIR: work }, 'memory')]);
+  if (stores.includes('fs')) runs.push(['FsJobStore', await measureStore({ DATA_DIR: work, JOB_STORE: 'fs' }, 'fs')]);
+  if (stores.includes('redis')) runs.push(['RedisJobStore', await measureRedis()]);
+  printTable(runs);
+} finally {
+  for (const child of children) child.kill('SIGKILL');
+  await rm(work, { recursive: true, force: true });
+}
+
+/** {@link measureStore} with a redis-server of its own. */
+async function measureRedis(): Promise<StoreRun> {
   const redisDir = join(work, 'redis');
   await mkdir(redisDir);
   const port = await freePort();
   const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], { stdio: 'ignore' });
   children.push(redis);
   await new Promise((resolve) => setTimeout(resolve, 500));
-  runs.push(['RedisJobStore', await measureStore({ DATA_DIR: work, REDIS_URL: `redis://127.0.0.1:${port}` }, 'redis')]);
+  return measureStore({ DATA_DIR: work, REDIS_URL: `redis://127.0.0.1:${port}` }, 'redis');
+}
+
+function printTable(runs: readonly [string, StoreRun][]): void {
   console.log('| job store | host route, idle | `GET __export`, idle | `GET __export` during an export | ratio | host route during an export | ratio | loop\'s longest block |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const [label, run] of runs) {
@@ -120,7 +174,4 @@ try {
   }
   const short = runs.filter(([, run]) => !run.outlasted).map(([label]) => label);
   console.log(short.length === 0 ? '\nEvery export outlasted its load.' : `\nThe export ended before its load did for ${short.join(', ')}: use a larger cell.`);
-} finally {
-  for (const child of children) child.kill('SIGKILL');
-  await rm(work, { recursive: true, force: true });
 }

@@ -188,14 +188,15 @@ const BATCH_BYTES = 64 * 1024;
 /**
  * Yields records as `.pjson` text (each record's {@link recordJson} and `\n`), in UTF-8 batches of
  * about 64 KiB. `each` sees every record before it is written, with its 1-based number, and may throw
- * to stop. Lets the event loop run once each time slice is spent.
+ * to stop. Before each record it awaits what `slice` returns, if anything: by default a turn of the
+ * event loop once each time slice is spent (a background job passes its pacer's yielder).
  */
 export async function* recordBatches(
   records: AsyncIterable<ODataRecord>,
   each?: (record: ODataRecord, number: number) => void,
+  slice: () => Promise<void> | undefined = timeSlicer(),
 ): AsyncGenerator<Buffer> {
   const batcher = new Utf8Batcher(BATCH_BYTES);
-  const slice = timeSlicer();
   let number = 0;
   for await (const record of records) {
     const pause = slice();

@@ -27,7 +27,7 @@ import { recordBatches } from './lines.js';
 import { TRIAL_MIN_SAVING, compressionOf, isPrecompressedType } from './compression.js';
 import { ByteSlabs } from '../util/byte-slabs.js';
 import { ZipWriter, type ZipEntryInfo } from './zip.js';
-import { paceBackground } from '../util/loop-pacer.js';
+import { backgroundSlicer, paceBackground } from '../util/loop-pacer.js';
 
 /** What a running export has written so far (the units of {@link ExportView.totals}). */
 export interface WriteProgress {
@@ -256,9 +256,13 @@ class WriteSession {
     await this.#addBytes(CELL_PATH, Buffer.from(recordJson(cell)), 'auto');
     for (const file of ODATA_FILES) {
       const stream = Readable.from(
-        recordBatches(view.records(file.type), () => {
-          this.#progress.records += 1;
-        }),
+        recordBatches(
+          view.records(file.type),
+          () => {
+            this.#progress.records += 1;
+          },
+          backgroundSlicer(),
+        ),
         { objectMode: false },
       );
       this.#remember(await this.#guard(this.#zip.addStream(file.path, stream, { compress: true })));

@@ -17,6 +17,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { timeSlicer } from './yield.js';
 
 /** Settings of a {@link LoopPacer}. */
 export interface LoopPacerOptions {
@@ -70,6 +71,15 @@ export class LoopPacer {
     return this.#pause;
   }
 
+  /**
+   * A yielder for a hot loop of small steps: {@link LoopPacer.pace}'s pause when one is due, else
+   * (like `timeSlicer`) a turn of the event loop once `sliceMs` of work has run since the last one.
+   */
+  slicer(sliceMs?: number): () => Promise<void> | undefined {
+    const slice = timeSlicer(sliceMs);
+    return () => this.pace() ?? slice();
+  }
+
   /** Pauses, and judges from the loop's use meanwhile whether the host is busy. */
   async #measurePause(): Promise<void> {
     const start = performance.eventLoopUtilization();
@@ -84,4 +94,13 @@ const shared = new LoopPacer();
 /** {@link LoopPacer.pace} of the process's pacer. */
 export function paceBackground(): Promise<void> | undefined {
   return shared.pace();
+}
+
+/**
+ * A yielder for a background job's hot loop over many small items (see `timeSlicer` in
+ * `util/yield.ts`) with the process's pacer: its pause when one is due, else a turn of the event
+ * loop once the time slice is spent.
+ */
+export function backgroundSlicer(): () => Promise<void> | undefined {
+  return shared.slicer();
 }

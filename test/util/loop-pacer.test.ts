@@ -62,3 +62,19 @@ test('callers share one pause', async (t) => {
   t.is(pacer.pace(), first);
   await first;
 });
+
+test("a slicer yields the pacer's pause when one is due, else a turn of the loop once its slice is spent", async (t) => {
+  const due = new LoopPacer({ probeEveryMs: 0, pauseMs: 20 });
+  const slicer = due.slicer(60_000);
+  const pause = slicer();
+  t.not(pause, undefined);
+  t.is(due.pace(), pause, "the pacer's own pause");
+  await pause;
+
+  const later = new LoopPacer({ probeEveryMs: 60_000 });
+  t.is(later.slicer(60_000)(), undefined, 'neither a probe nor the slice is due');
+  const turn = later.slicer(0)();
+  t.not(turn, undefined, 'the slice is spent');
+  t.is(later.pace(), undefined, 'a turn of the loop, not a pause of the pacer');
+  await turn;
+});
