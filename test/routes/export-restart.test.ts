@@ -12,12 +12,13 @@ const headers = { authorization: `Bearer ${ROOT_TOKEN}` };
 
 test('a server killed mid-export and restarted on the same FsJobStore leaves no stuck cell', async (t) => {
   const dataDir = await makeDataDir(t);
-  const env = { DELAY_MS: '100', LEASE_TTL_MS: '800', LEASE_RENEW_MS: '200' };
-  const first = await startChild(t, dataDir, env);
+  const lease = { LEASE_TTL_MS: '800', LEASE_RENEW_MS: '200' };
+  // Slowed down so that it is killed mid-export; the restarted server needs no delay.
+  const first = await startChild(t, dataDir, { DELAY_MS: '100', ...lease });
   t.is((await first.request('POST', 'alice', '__export', { headers, body: '{"Name":"killed"}' })).status, 202);
   await first.kill();
 
-  const second = await startChild(t, dataDir, env);
+  const second = await startChild(t, dataDir, lease);
   const status = async () => (await second.request('GET', 'alice', '__export', { headers })).json<{ status: string }>().status;
   await waitFor(async () => (await status()) === 'ready');
 
