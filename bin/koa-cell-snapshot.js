@@ -5,10 +5,13 @@
 import { existsSync } from 'node:fs';
 
 const sources = new URL('../lib/cli.ts', import.meta.url);
+let cli;
 if (existsSync(sources)) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(sources.href);
+  cli = await import(sources.href);
 } else {
-  await import(new URL('../dist/cli.js', import.meta.url).href);
+  cli = await import(new URL('../dist/cli.js', import.meta.url).href);
 }
+const code = await cli.main(process.argv.slice(2));
+if (code !== 0) process.exitCode = code;

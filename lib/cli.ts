@@ -6,8 +6,11 @@
  *
  * Exit codes: 0 success; 1 the snapshot is not valid or cannot be read, the server failed or
  * refused, or a job failed; 2 a usage error; 130 interrupted (Ctrl-C).
+ *
+ * Importing this module runs nothing: the bin calls {@link main} with the process's arguments.
  */
 import { BACKUP_HELP, runBackup } from './cli/backup.js';
+import { type CliIo, processIo } from './cli/io.js';
 import { RESTORE_HELP, runRestore } from './cli/restore.js';
 import { STATUS_HELP, runStatus } from './cli/status.js';
 import { UsageError, parse } from './cli/usage.js';
@@ -92,7 +95,7 @@ function snapshotsOption(value: string | undefined): string | undefined {
   return value;
 }
 
-async function runServe(args: string[]): Promise<number> {
+async function runServe(args: string[], io: CliIo): Promise<number> {
   const { values } = parse({
     args,
     options: {
@@ -108,10 +111,10 @@ async function runServe(args: string[]): Promise<number> {
     },
   });
   if (values.help === true) {
-    process.stdout.write(SERVE_HELP);
+    io.stdout.write(SERVE_HELP);
     return 0;
   }
-  const env = process.env;
+  const env = io.env;
   const mode = values.mode ?? env['MODE'] ?? 'path';
   if (mode !== 'path' && mode !== 'host') throw new UsageError(`--mode must be path or host, got ${mode}`);
   const token = values.token ?? env['TOKEN'];
@@ -131,18 +134,18 @@ async function runServe(args: string[]): Promise<number> {
   return 0;
 }
 
-async function runVerify(args: string[]): Promise<number> {
+async function runVerify(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse({ args, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
   if (values.help === true) {
-    process.stdout.write(VERIFY_HELP);
+    io.stdout.write(VERIFY_HELP);
     return 0;
   }
   const [file, ...extra] = positionals;
   if (file === undefined || extra.length > 0) throw new UsageError('verify takes exactly one file');
-  return verify(file);
+  return verify(file, io.stdout);
 }
 
-const COMMANDS: Readonly<Record<string, { run: (args: string[]) => Promise<number>; help: string }>> = {
+const COMMANDS: Readonly<Record<string, { run: (args: string[], io: CliIo) => Promise<number>; help: string }>> = {
   serve: { run: runServe, help: SERVE_HELP },
   verify: { run: runVerify, help: VERIFY_HELP },
   backup: { run: runBackup, help: BACKUP_HELP },
@@ -150,36 +153,41 @@ const COMMANDS: Readonly<Record<string, { run: (args: string[]) => Promise<numbe
   status: { run: runStatus, help: STATUS_HELP },
 };
 
-async function main(argv: string[]): Promise<number> {
+/** Runs the command of `argv`; an error is thrown as is, a usage error with the command's help hint. */
+async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     const topic = command === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
     if (command === 'help' && rest[0] !== undefined && topic === undefined) throw new UsageError(`unknown command ${rest[0]}`);
     if (command === undefined) {
-      process.stderr.write(HELP);
+      io.stderr.write(HELP);
       return 2;
     }
-    process.stdout.write(topic?.help ?? HELP);
+    io.stdout.write(topic?.help ?? HELP);
     return 0;
   }
   const found = COMMANDS[command];
   if (found === undefined) throw new UsageError(`unknown command ${command}`);
   try {
-    return await found.run(rest);
+    return await found.run(rest, io);
   } catch (error) {
     if (error instanceof UsageError) throw new UsageError(`${error.message}\nRun '${NAME} ${command} --help' for usage.`);
     throw error;
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code !== 0) process.exitCode = code;
-  },
-  (error: unknown) => {
+/**
+ * Runs the command line with `argv` (the arguments after the program name) and resolves to its exit
+ * code; an error is printed once on `io.stderr` (exit code 1, or 2 for a usage error). The bin calls
+ * it with the process's arguments and streams; `serve` runs until SIGINT or SIGTERM.
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (error) {
     const usage = error instanceof UsageError;
     const hint = usage && !error.message.includes('--help') ? `\nRun '${NAME} --help' for usage.` : '';
-    process.stderr.write(`${NAME}: ${messageOf(error)}${hint}\n`);
-    process.exitCode = usage ? 2 : 1;
-  },
-);
+    io.stderr.write(`${NAME}: ${messageOf(error)}${hint}\n`);
+    return usage ? 2 : 1;
+  }
+}

@@ -9,6 +9,7 @@ import { checkFile, verdict } from './check.js';
 import { download } from './download.js';
 import { parseListing } from './listing.js';
 import { INTERRUPTED_EXIT, trapInterrupt } from './interrupt.js';
+import type { CliIo } from './io.js';
 import { checkName, defaultExportName } from './names.js';
 import { pollJob } from './poll.js';
 import { formatBytes, formatSeconds, startProgress } from './progress.js';
@@ -40,8 +41,8 @@ ${CREDENTIAL_HELP}
   -h, --help          this help
 `;
 
-/** Runs `backup` with its arguments; resolves to the exit code. */
-export async function runBackup(args: string[]): Promise<number> {
+/** Runs `backup` with its arguments, writing to and reading the environment of `io`; resolves to the exit code. */
+export async function runBackup(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse({
     args,
     allowPositionals: true,
@@ -54,24 +55,24 @@ export async function runBackup(args: string[]): Promise<number> {
     },
   });
   if (values.help === true) {
-    process.stdout.write(BACKUP_HELP);
+    io.stdout.write(BACKUP_HELP);
     return 0;
   }
   const [cellUrl, ...extra] = positionals;
   if (cellUrl === undefined || extra.length > 0) throw new UsageError('backup takes exactly one cell URL');
   const url = cellUrlOf(cellUrl);
-  const client = new CellClient(url, credentialsOf(values));
+  const client = new CellClient(url, credentialsOf(values, io.env));
   const name = values.name === undefined ? defaultExportName(cellNameOf(url)) : checkName(values.name);
   const output = resolve(values.output ?? `${name}.zip`);
   if (existsSync(output)) throw new UsageError(`${output} already exists: pick another --output or remove it`);
   if (!existsSync(dirname(output))) throw new UsageError(`the folder of ${output} does not exist`);
-  return backup(client, name, output, values['cancel-on-interrupt'] === true);
+  return backup(io, client, name, output, values['cancel-on-interrupt'] === true);
 }
 
 type Phase = 'starting' | 'exporting' | 'downloading' | 'verifying';
 
-async function backup(client: CellClient, name: string, output: string, cancelOnInterrupt: boolean): Promise<number> {
-  const err = process.stderr;
+async function backup(io: CliIo, client: CellClient, name: string, output: string, cancelOnInterrupt: boolean): Promise<number> {
+  const err = io.stderr;
   const trap = trapInterrupt();
   const { signal } = trap;
   let phase: Phase = 'starting';
@@ -84,7 +85,7 @@ async function backup(client: CellClient, name: string, output: string, cancelOn
     phase = 'exporting';
     err.write(`export ${name} started on ${client.url.href}\n`);
     const started = Date.now();
-    const bar = startProgress({ label: `export ${name}`, total: 100, unit: 'percent' });
+    const bar = startProgress({ label: `export ${name}`, total: 100, unit: 'percent', stream: err });
     try {
       await pollJob(client, 'export', {
         started: accepted.status?.endsWith(' in progress') === true,
@@ -104,17 +105,17 @@ async function backup(client: CellClient, name: string, output: string, cancelOn
     const got = await download(client, `__snapshot/${name}.zip`, output, {
       onStart: (total) => {
         downloadBar?.stop();
-        downloadBar = startProgress({ label: `download ${name}.zip`, total, unit: 'bytes' });
+        downloadBar = startProgress({ label: `download ${name}.zip`, total, unit: 'bytes', stream: err });
       },
       onBytes: (received) => downloadBar?.update(received),
       onRetry: (message) => err.write(`\n${message}\n`),
       signal,
     }).finally(() => downloadBar?.stop());
-    if (got === undefined) return reportFailedExport(client, name, signal);
+    if (got === undefined) return reportFailedExport(err, client, name, signal);
 
     phase = 'verifying';
-    const report = await checkFile(output, signal);
-    const out = process.stdout;
+    const report = await checkFile(output, signal, err);
+    const out = io.stdout;
     out.write(`backup: ${output}\n`);
     out.write(`size: ${got.size} bytes (${formatBytes(got.size)})\n`);
     out.write(`sha256: ${got.sha256}\n`);
@@ -140,7 +141,7 @@ async function exportEnded(client: CellClient, name: string, signal: AbortSignal
 }
 
 /** Prints the code and message of `{Name}.error`, or says that the export left nothing; exit code 1. */
-async function reportFailedExport(client: CellClient, name: string, signal: AbortSignal): Promise<number> {
+async function reportFailedExport(err: NodeJS.WriteStream, client: CellClient, name: string, signal: AbortSignal): Promise<number> {
   const response = await client.request('GET', `__snapshot/${name}.error`, { signal });
   if (response.status === 404) {
     await response.body?.cancel();
@@ -156,8 +157,8 @@ async function reportFailedExport(client: CellClient, name: string, signal: Abor
   } catch {
     // an unreadable .error still means the export failed
   }
-  process.stderr.write(`export ${name} failed: ${code} ${message}\n`.replace(' \n', '\n'));
-  process.stderr.write(`  the server left ${client.resource(`__snapshot/${name}.error`)}; no backup was written\n`);
+  err.write(`export ${name} failed: ${code} ${message}\n`.replace(' \n', '\n'));
+  err.write(`  the server left ${client.resource(`__snapshot/${name}.error`)}; no backup was written\n`);
   return 1;
 }
 

@@ -26,8 +26,8 @@ function counting(source: RandomAccessSource, onBytes: (n: number) => void): Ran
   };
 }
 
-/** Verifies a local snapshot file with a progress display; the report says whether it is valid. */
-export async function checkFile(file: string, signal: AbortSignal): Promise<VerifyReport> {
+/** Verifies a local snapshot file with a progress display on `progressStream`; the report says whether it is valid. */
+export async function checkFile(file: string, signal: AbortSignal, progressStream: NodeJS.WriteStream): Promise<VerifyReport> {
   let source: RandomAccessSource;
   try {
     source = await fileSource(file);
@@ -35,7 +35,7 @@ export async function checkFile(file: string, signal: AbortSignal): Promise<Veri
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new Error(`cannot read ${file}: ${missing ? 'no such file' : error instanceof Error ? error.message : String(error)}`);
   }
-  const progress = startProgress({ label: 'verify', total: source.size, unit: 'bytes' });
+  const progress = startProgress({ label: 'verify', total: source.size, unit: 'bytes', stream: progressStream });
   let read = 0;
   try {
     const report = await verifySnapshot(

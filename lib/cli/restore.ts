@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialsOf } from './credentials.js';
 import { checkFile, verdict } from './check.js';
 import { INTERRUPTED_EXIT, trapInterrupt } from './interrupt.js';
+import type { CliIo } from './io.js';
 import { SNAPSHOT_NAME, checkName } from './names.js';
 import { pollJob } from './poll.js';
 import { formatSeconds, startProgress } from './progress.js';
@@ -39,8 +40,8 @@ ${CREDENTIAL_HELP}
   -h, --help          this help
 `;
 
-/** Runs `restore` with its arguments; resolves to the exit code. */
-export async function runRestore(args: string[]): Promise<number> {
+/** Runs `restore` with its arguments, writing to and reading the environment of `io`; resolves to the exit code. */
+export async function runRestore(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse({
     args,
     allowPositionals: true,
@@ -53,30 +54,30 @@ export async function runRestore(args: string[]): Promise<number> {
     },
   });
   if (values.help === true) {
-    process.stdout.write(RESTORE_HELP);
+    io.stdout.write(RESTORE_HELP);
     return 0;
   }
   const [file, cellUrl, ...extra] = positionals;
   if (file === undefined || cellUrl === undefined || extra.length > 0) throw new UsageError('restore takes a file and a cell URL');
   const url = cellUrlOf(cellUrl);
-  const client = new CellClient(url, credentialsOf(values));
+  const client = new CellClient(url, credentialsOf(values, io.env));
   const fromFile = basename(file).replace(/\.zip$/i, '');
   if (values.name === undefined && !SNAPSHOT_NAME.test(fromFile)) {
     throw new UsageError(`the file name ${basename(file)} is not a snapshot name (A-Z a-z 0-9 - _): pass --name`);
   }
   const name = values.name === undefined ? fromFile : checkName(values.name);
-  return restore(client, file, name, values.replace === true, values['cancel-on-interrupt'] === true);
+  return restore(io, client, file, name, values.replace === true, values['cancel-on-interrupt'] === true);
 }
 
 type Phase = 'verifying' | 'uploading' | 'starting' | 'importing';
 
-async function restore(client: CellClient, file: string, name: string, replace: boolean, cancelOnInterrupt: boolean): Promise<number> {
-  const err = process.stderr;
+async function restore(io: CliIo, client: CellClient, file: string, name: string, replace: boolean, cancelOnInterrupt: boolean): Promise<number> {
+  const err = io.stderr;
   const trap = trapInterrupt();
   const { signal } = trap;
   let phase: Phase = 'verifying';
   try {
-    const report = await checkFile(file, signal);
+    const report = await checkFile(file, signal, err);
     err.write(`verify ${file}: ${verdict(report)}\n`);
     if (!report.ok) {
       err.write('  nothing was uploaded\n');
@@ -88,7 +89,7 @@ async function restore(client: CellClient, file: string, name: string, replace: 
     const how = await upload(client, file, `__snapshot/${name}.zip`, {
       replace,
       onStart: (total) => {
-        bar = startProgress({ label: `upload ${name}.zip`, total, unit: 'bytes' });
+        bar = startProgress({ label: `upload ${name}.zip`, total, unit: 'bytes', stream: err });
       },
       onBytes: (sent) => bar?.update(sent),
       signal,
@@ -103,7 +104,7 @@ async function restore(client: CellClient, file: string, name: string, replace: 
     });
     phase = 'importing';
     const started = Date.now();
-    const importBar = startProgress({ label: `import ${name}`, total: 100, unit: 'percent' });
+    const importBar = startProgress({ label: `import ${name}`, total: 100, unit: 'percent', stream: err });
     let final;
     try {
       final = await pollJob(client, 'import', {
@@ -124,7 +125,7 @@ async function restore(client: CellClient, file: string, name: string, replace: 
       return 1;
     }
     if (final.status !== 'ready') throw new Error(`the import ended with an unknown status: ${final.status}`);
-    process.stdout.write(`restored: ${file} into ${client.url.href} (import ${name}, ${took})\n`);
+    io.stdout.write(`restored: ${file} into ${client.url.href} (import ${name}, ${took})\n`);
     return 0;
   } catch (error) {
     if (!signal.aborted) throw error;

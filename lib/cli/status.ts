@@ -4,6 +4,7 @@
  */
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialsOf } from './credentials.js';
 import { parseListing } from './listing.js';
+import type { CliIo } from './io.js';
 import type { JobStatus } from './poll.js';
 import { formatBytes } from './progress.js';
 import { CellClient, cellUrlOf } from './remote.js';
@@ -25,20 +26,20 @@ ${CREDENTIAL_HELP}
   -h, --help          this help
 `;
 
-/** Runs `status` with its arguments; resolves to the exit code. */
-export async function runStatus(args: string[]): Promise<number> {
+/** Runs `status` with its arguments, writing to and reading the environment of `io`; resolves to the exit code. */
+export async function runStatus(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse({
     args,
     allowPositionals: true,
     options: { json: { type: 'boolean' }, ...CREDENTIAL_OPTIONS, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help === true) {
-    process.stdout.write(STATUS_HELP);
+    io.stdout.write(STATUS_HELP);
     return 0;
   }
   const [cellUrl, ...extra] = positionals;
   if (cellUrl === undefined || extra.length > 0) throw new UsageError('status takes exactly one cell URL');
-  const client = new CellClient(cellUrlOf(cellUrl), credentialsOf(values));
+  const client = new CellClient(cellUrlOf(cellUrl), credentialsOf(values, io.env));
   const [exportStatus, importStatus, listing] = await Promise.all([
     client.json<JobStatus>('GET', '__export', [200]),
     client.json<JobStatus>('GET', '__import', [200]),
@@ -46,7 +47,7 @@ export async function runStatus(args: string[]): Promise<number> {
   ]);
   if (listing.status !== 207) throw await client.failure(listing, `PROPFIND ${client.resource('__snapshot')}`);
   const snapshots = parseListing(await listing.text());
-  const out = process.stdout;
+  const out = io.stdout;
   if (values.json === true) {
     out.write(`${JSON.stringify({ cell: client.url.href, export: exportStatus.body, import: importStatus.body, snapshots })}\n`);
     return 0;

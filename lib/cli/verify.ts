@@ -5,8 +5,8 @@
 import { fileSource } from '../snapshot/source.js';
 import { verifySnapshot } from '../snapshot/verify.js';
 
-/** Verifies one file and prints a report; resolves to the exit code (0 valid, 1 not or unreadable). */
-export async function verify(file: string): Promise<number> {
+/** Verifies one file and prints a report on `out`; resolves to the exit code (0 valid, 1 not or unreadable). */
+export async function verify(file: string, out: NodeJS.WritableStream): Promise<number> {
   let source;
   try {
     source = await fileSource(file);
@@ -15,7 +15,6 @@ export async function verify(file: string): Promise<number> {
     throw new Error(`cannot read ${file}: ${missing ? 'no such file' : error instanceof Error ? error.message : String(error)}`);
   }
   const report = await verifySnapshot(source);
-  const out = process.stdout;
   const { ok, error } = report;
   out.write(ok ? `OK: ${file} is a valid snapshot\n` : `FAILED ${error?.code ?? ''}: ${error?.message.value ?? ''}\n`);
   if (report.manifest === undefined) return ok ? 0 : 1;

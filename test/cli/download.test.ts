@@ -4,9 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { ROOT_TOKEN } from '../helpers/auth.js';
-import { startChild } from '../helpers/child.js';
-import { runCli } from '../helpers/run-cli.js';
-import { makeDataDir } from '../helpers/server.js';
+import { callCli } from '../helpers/run-cli.js';
+import { startServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { forwardHalf, listenForTest } from '../helpers/proxy.js';
 
@@ -34,12 +33,11 @@ async function cuttingProxy(t: import('ava').ExecutionContext, upstreamPort: num
 }
 
 test('a download cut midway is resumed with Range and If-Range: the same bytes, verified, and said so', async (t) => {
-  const dataDir = await makeDataDir(t);
-  const server = await startChild(t, dataDir, { LEASE_TTL_MS: '30000', LEASE_RENEW_MS: '1000' });
+  const server = await startServer(t, 'root');
   const proxy = await cuttingProxy(t, Number(new URL(server.origin).port));
   const dir = await tempDir(t);
   const file = join(dir, 'a.zip');
-  const result = await runCli(['backup', `http://127.0.0.1:${proxy.port}/alice`, '--name', 'cut', '-o', file], { TOKEN: ROOT_TOKEN });
+  const result = await callCli(['backup', `http://127.0.0.1:${proxy.port}/alice`, '--name', 'cut', '-o', file], { TOKEN: ROOT_TOKEN });
   t.is(result.code, 0, result.stderr);
 
   const auth = { authorization: `Bearer ${ROOT_TOKEN}` };

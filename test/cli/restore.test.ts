@@ -6,9 +6,9 @@ import { generateHostileCorpus } from '../../fixtures/hostile/generate.js';
 import { startCliServer } from '../e2e/cli-server.js';
 import { ROOT_TOKEN } from '../helpers/auth.js';
 import { cellInfo, digestOf, expectedAfterImport } from '../helpers/cell-digest.js';
-import { startChild } from '../helpers/child.js';
-import { runCli } from '../helpers/run-cli.js';
-import { makeDataDir } from '../helpers/server.js';
+import { wrapCells } from '../helpers/cells.js';
+import { callCli, runCli } from '../helpers/run-cli.js';
+import { startServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 
 test('backup a cell of the standalone server in host mode, restore it into another: the target has the content, its own identity; plain progress lines', async (t) => {
@@ -51,8 +51,9 @@ test('backup a cell of the standalone server in host mode, restore it into anoth
   t.true(restore.stderr.includes(`\nupload: created ${cellUrl('bob')}__snapshot/a.zip\n`), restore.stderr);
   t.regex(restore.stderr, /^import a: 100%, \d+s elapsed$/m);
 
-  // The name is taken in the target's snapshot area: refused unless --replace.
-  const again = await runCli(['restore', file, cellUrl('bob')], env);
+  // The name is taken in the target's snapshot area: refused unless --replace (in this process: the
+  // two runs above are the ones through the bin).
+  const again = await callCli(['restore', file, cellUrl('bob')], env);
   t.is(again.code, 1);
   t.true(
     again.stderr.endsWith(
@@ -61,7 +62,7 @@ test('backup a cell of the standalone server in host mode, restore it into anoth
     ),
     again.stderr,
   );
-  const replaced = await runCli(['restore', '--replace', file, cellUrl('bob')], env);
+  const replaced = await callCli(['restore', '--replace', file, cellUrl('bob')], env);
   t.is(replaced.code, 0, replaced.stderr);
   t.regex(replaced.stderr, /^upload: replaced /m);
 
@@ -69,23 +70,31 @@ test('backup a cell of the standalone server in host mode, restore it into anoth
 });
 
 test('an import that fails: its code and message, exit 1, the target unchanged', async (t) => {
-  const dataDir = await makeDataDir(t);
-  const server = await startChild(t, dataDir, { FAIL_COMMIT: '1', LEASE_TTL_MS: '30000', LEASE_RENEW_MS: '1000' });
-  const bob = await digestOf(dataDir, 'bob');
-  const file = join(dataDir, 'snapshot.zip');
+  const failure = new Error('the database went away');
+  const server = await startServer(t, 'root', {
+    wrapCells: (cells) => wrapCells(cells, { failCommit: failure }),
+    // The injected failure is expected: it is not logged.
+    options: {
+      onError: (error) => {
+        if (error !== failure) console.error('koa-cell-snapshot:', error);
+      },
+    },
+  });
+  const bob = await digestOf(server.dataDir, 'bob');
+  const file = join(await tempDir(t), 'snapshot.zip');
   await copyFile(new URL('../../fixtures/java/personium-style.zip', import.meta.url), file);
-  const result = await runCli(['restore', file, `${server.origin}/bob`], { TOKEN: ROOT_TOKEN });
+  const result = await callCli(['restore', file, `${server.origin}/bob`], { TOKEN: ROOT_TOKEN });
   t.is(result.code, 1);
   t.regex(result.stderr, /^import snapshot failed after \d+s: PR500-SV-0000 Unknown error\.$/m);
   t.is(result.stdout, '');
-  t.deepEqual(await digestOf(dataDir, 'bob'), bob);
+  t.deepEqual(await digestOf(server.dataDir, 'bob'), bob);
 });
 
 test('a damaged file is refused before anything is sent: FAILED with the code, exit 1', async (t) => {
   const dir = await tempDir(t);
   const [bad] = await generateHostileCorpus(dir, ['bad-crc']);
   // Nothing listens at this address: the command must not get as far as connecting.
-  const result = await runCli(['restore', '--name', 'bad', bad?.file ?? '', 'http://127.0.0.1:9/bob'], { TOKEN: 'never-sent' });
+  const result = await callCli(['restore', '--name', 'bad', bad?.file ?? '', 'http://127.0.0.1:9/bob'], { TOKEN: 'never-sent' });
   t.is(result.code, 1);
   t.regex(result.stderr, /^verify .*: FAILED PR400-SN-0003: Snapshot integrity check failed\. .*\n  nothing was uploaded\n$/m);
 });

@@ -4,16 +4,24 @@ import { BACKUP_HELP } from '../../lib/cli/backup.js';
 import { RESTORE_HELP } from '../../lib/cli/restore.js';
 import { STATUS_HELP } from '../../lib/cli/status.js';
 import { COOKIE, ROOT_TOKEN } from '../helpers/auth.js';
-import { startChild } from '../helpers/child.js';
-import { runCli } from '../helpers/run-cli.js';
-import { makeDataDir } from '../helpers/server.js';
+import { wrapCells } from '../helpers/cells.js';
+import { callCli } from '../helpers/run-cli.js';
+import { startServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const JAVA_FIXTURE = new URL('../../fixtures/java/personium-style.zip', import.meta.url);
 
 test('status with Personium cookie auth: both jobs (a failed import with its code) and the snapshot area, for people and as JSON', async (t) => {
-  const dataDir = await makeDataDir(t);
-  const server = await startChild(t, dataDir, { FAIL_COMMIT: '1', LEASE_TTL_MS: '30000', LEASE_RENEW_MS: '1000' });
+  const failure = new Error('the database went away');
+  const server = await startServer(t, 'root', {
+    wrapCells: (cells) => wrapCells(cells, { failCommit: failure }),
+    // The injected failure is expected: it is not logged.
+    options: {
+      onError: (error) => {
+        if (error !== failure) console.error('koa-cell-snapshot:', error);
+      },
+    },
+  });
   const headers = { authorization: `Bearer ${ROOT_TOKEN}` };
   const zip = await readFile(JAVA_FIXTURE);
   t.is((await server.request('PUT', 'bob', '__snapshot/java.zip', { headers: { ...headers, 'content-type': 'application/zip' }, body: zip })).status, 201);
@@ -22,7 +30,7 @@ test('status with Personium cookie auth: both jobs (a failed import with its cod
 
   const url = `${server.origin}/bob`;
   const cookie = { P_COOKIE_PEER: COOKIE.peer, P_COOKIE: COOKIE.value };
-  const [human, json] = await Promise.all([runCli(['status', url], cookie), runCli(['status', url, '--json'], cookie)]);
+  const [human, json] = await Promise.all([callCli(['status', url], cookie), callCli(['status', url, '--json'], cookie)]);
   t.is(human.code, 0, human.stderr);
   const lines = human.stdout.split('\n');
   t.is(lines[0], `cell: ${url}/`);
@@ -53,7 +61,7 @@ test('--help: exit 0, every option of backup, restore and status on its own line
     restore: { help: RESTORE_HELP, flags: ['--name', '--replace', '--token', '--cookie-peer', '--cookie', '--cancel-on-interrupt', '--help'] },
     status: { help: STATUS_HELP, flags: ['--json', '--token', '--cookie-peer', '--cookie', '--help'] },
   };
-  const printed = await runCli(['backup', '--help']);
+  const printed = await callCli(['backup', '--help']);
   t.is(printed.code, 0);
   t.is(printed.stdout, BACKUP_HELP);
   for (const [command, { help, flags }] of Object.entries(options)) {

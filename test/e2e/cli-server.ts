@@ -1,8 +1,9 @@
-/** Starts the real standalone server (`lib/cli.ts serve`) as its own process for end-to-end tests. */
+/** Starts the real standalone server (`koa-cell-snapshot serve`, through the bin) as its own process for end-to-end tests. */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { ExecutionContext } from 'ava';
+import { BIN } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** A running standalone server. */
@@ -17,13 +18,11 @@ export interface CliServer {
   readonly token: string;
 }
 
-const CLI = new URL('../../lib/cli.ts', import.meta.url).pathname;
-
 /** Spawns `serve` with extra flags on a free port over a fresh data dir; killed with the test. */
 export async function startCliServer(t: ExecutionContext, flags: string[] = []): Promise<CliServer> {
   const dataDir = await tempDir(t);
   const token = 'e2e-token-0123456789';
-  const child = spawn(process.execPath, ['--import=tsx', CLI, 'serve', '--port', '0', '--data', dataDir, '--token', token, ...flags], {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', dataDir, '--token', token, ...flags], {
     env: { ...process.env, NODE_NO_WARNINGS: '1' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -83,6 +83,8 @@ export async function startS3Server(bucket = 'snapshots'): Promise<StartedS3Serv
     await rm(dir, { recursive: true, force: true });
   };
   let port: number;
+  // Cancelled once s3rver is up: a pending timer would keep the test process alive after its tests.
+  const started = new AbortController();
   try {
     const lines = createInterface({ input: child.stdout! });
     const [line] = (await Promise.race([
@@ -90,7 +92,7 @@ export async function startS3Server(bucket = 'snapshots'): Promise<StartedS3Serv
       exited.then(() => {
         throw new Error('s3rver exited');
       }),
-      sleep(START_TIMEOUT_MS).then(() => {
+      sleep(START_TIMEOUT_MS, undefined, { signal: started.signal }).then(() => {
         throw new Error(`s3rver did not start within ${START_TIMEOUT_MS} ms`);
       }),
     ])) as [string];
@@ -98,6 +100,8 @@ export async function startS3Server(bucket = 'snapshots'): Promise<StartedS3Serv
   } catch (error) {
     await stop();
     throw error;
+  } finally {
+    started.abort();
   }
   const endpoint = `http://127.0.0.1:${port}`;
   return {

@@ -2,22 +2,28 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import test from 'ava';
+import { FsJobStore } from '../../lib/adapters/fs/job-store.js';
 import { FsSnapshotStore } from '../../lib/adapters/fs/snapshot-store.js';
 import { ROOT_TOKEN } from '../helpers/auth.js';
 import { startChild } from '../helpers/child.js';
-import { makeDataDir } from '../helpers/server.js';
+import { makeDataDir, startServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const headers = { authorization: `Bearer ${ROOT_TOKEN}` };
 
 test('a server killed mid-export and restarted on the same FsJobStore leaves no stuck cell', async (t) => {
   const dataDir = await makeDataDir(t);
-  const env = { DELAY_MS: '100', LEASE_TTL_MS: '800', LEASE_RENEW_MS: '200' };
-  const first = await startChild(t, dataDir, env);
+  // Slowed down so that it is killed mid-export.
+  const first = await startChild(t, dataDir, { DELAY_MS: '100', LEASE_TTL_MS: '800', LEASE_RENEW_MS: '200' });
   t.is((await first.request('POST', 'alice', '__export', { headers, body: '{"Name":"killed"}' })).status, 202);
   await first.kill();
 
-  const second = await startChild(t, dataDir, env);
+  // The restart: a new instance over the same data and FsJobStore, in this process (only the
+  // instance killed mid-export needs a process of its own).
+  const second = await startServer(t, 'root', {
+    dataDir,
+    options: { jobs: new FsJobStore({ root: join(dataDir, 'jobs') }), lease: { ttlMs: 800, renewMs: 200 } },
+  });
   const status = async () => (await second.request('GET', 'alice', '__export', { headers })).json<{ status: string }>().status;
   await waitFor(async () => (await status()) === 'ready');
 

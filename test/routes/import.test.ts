@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { generateHostileCorpus } from '../../fixtures/hostile/generate.js';
+import { FsJobStore } from '../../lib/adapters/fs/job-store.js';
 import { PersoniumError } from '../../lib/errors.js';
 import { compareDavPaths } from '../../lib/snapshot/central-directory.js';
 import { ROOT_TOKEN } from '../helpers/auth.js';
@@ -224,7 +225,11 @@ test('SIGKILL during an import, then restart: B unchanged, no staging left, impo
   await waitFor(async () => (await leftovers(dataDir)).length > 0);
   await first.kill();
 
-  const second = await startChild(t, dataDir, env);
+  // The restarts: new instances over the same data and FsJobStore, in this process (only the
+  // instance killed mid-import needs a process of its own).
+  const restart = () =>
+    startServer(t, 'root', { dataDir, options: { jobs: new FsJobStore({ root: join(dataDir, 'jobs') }), lease: { ttlMs: 800, renewMs: 200 } } });
+  const second = await restart();
   const status = await waitFor(async () => {
     const now = await importStatus(second, 'bob');
     return now.status === 'import failed' ? now : undefined;
@@ -232,7 +237,7 @@ test('SIGKILL during an import, then restart: B unchanged, no staging left, impo
   t.deepEqual(status.message, { code: 'PR500-SN-0001', message: { lang: 'en', value: '[cell import] was interrupted.' } });
   t.deepEqual(await digestOf(dataDir, 'bob'), before);
   t.deepEqual(await leftovers(dataDir), []);
-  await second.kill();
-  const third = await startChild(t, dataDir, env);
+  await second.router.close();
+  const third = await restart();
   t.is((await importStatus(third, 'bob')).status, 'import failed', 'the failed state survives a restart');
 });

@@ -12,7 +12,7 @@ import { releasePath, writeJournal } from '../../../lib/adapters/fs/swap.js';
 import { isPersoniumError } from '../../../lib/errors.js';
 import { ODATA_TYPES, recordJson } from '../../../lib/snapshot/format.js';
 import type { CellInfo, ODataRecord } from '../../../lib/types.js';
-import { cellDataSourceContract, digestCell, stageCell } from '../../../lib/contract/cell-data-source.js';
+import { type CellDigest, cellDataSourceContract, digestCell, stageCell } from '../../../lib/contract/cell-data-source.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const FIXTURE_CELLS = fileURLToPath(new URL('../../../fixtures/cells/', import.meta.url));
@@ -110,14 +110,21 @@ const CRASH_POINTS: readonly { name: string; expect: 'old' | 'new'; make: (root:
   },
 ];
 
-for (const point of CRASH_POINTS) {
-  test(`crash ${point.name}: recovery leaves the ${point.expect} cell, whole`, async (t) => {
-    // The expected new content: the same import, committed normally in another root.
-    const reference = await fixtureRoot(t);
-    const refSource = new FsCellDataSource({ root: reference });
+/** The content of bob after alice is imported into it, committed normally in a root of its own; made once for every crash point. */
+let committedBob: Promise<CellDigest> | undefined;
+function newBobDigest(t: ExecutionContext): Promise<CellDigest> {
+  committedBob ??= (async () => {
+    const refSource = new FsCellDataSource({ root: await fixtureRoot(t) });
     const refBob = await mustGetCell(refSource, 'bob');
     await (await stageCell(refSource, await mustGetCell(refSource, 'alice'), refBob)).commit();
-    const newBob = await digestCell(refSource, 'bob');
+    return digestCell(refSource, 'bob');
+  })();
+  return committedBob;
+}
+
+for (const point of CRASH_POINTS) {
+  test(`crash ${point.name}: recovery leaves the ${point.expect} cell, whole`, async (t) => {
+    const newBob = await newBobDigest(t);
 
     const root = await fixtureRoot(t);
     const before = new FsCellDataSource({ root });
