@@ -2,8 +2,10 @@
  * Status polling and the host's own route while an export runs, for each job store (memory, Fs,
  * Redis): `GET __export` under load during a running export, and the host's own route (a bare Koa
  * route of the same app answering the same JSON) under load during an export, each as a ratio to the
- * bare route under the same load with no job running (the higher of a load before and one after the
- * exports), measured in the same run, with p99 latency; and the status route with no job running.
+ * bare route under the same load with no job running, with p99 latency; and the status route with no
+ * job running. Each store runs three rounds: the idle loads, then the loads during one export, back
+ * to back, each ratio taken within its round (the same route's idle rate swings by half between
+ * minutes on a shared machine) and the median of the rounds reported.
  * The host runs in its own process. The load comes from wrk when it is installed (a C load
  * generator, which needs a small part of a core for this load), else from autocannon in this
  * process (which needs about a whole core: on a 2-core machine an export's threads then slow the load
@@ -26,7 +28,9 @@ import { makeCell } from './make-cell.js';
 
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
 const AUTH = { authorization: 'Bearer bench-token' };
-const DURATION_S = 5;
+const DURATION_S = 3;
+/** Rounds per store, each an idle measurement and an export's, back to back. */
+const ROUNDS = 3;
 const CONNECTIONS = 10;
 
 interface Load {
@@ -100,15 +104,30 @@ async function duringExport<T>(base: string, name: string, measure: () => Promis
   return { value, outlasted };
 }
 
-interface StoreRun {
-  /** The bare route with no job running: the higher of a load before and one after the exports. */
+/** One round: idle loads, then loads during one export, back to back. */
+interface Round {
+  /** The bare route with no job running. */
   readonly idle: Load;
   /** `GET __export` with no job running (what the status route costs by itself). */
   readonly statusIdle: Load;
+  /** `GET __export` during an export. */
   readonly status: Load;
+  /** The bare route (the host's own) during an export. */
   readonly host: Load;
   readonly outlasted: boolean;
+  /** The event loop's longest block during the export's loads, in ms. */
   readonly loopMs: number;
+}
+
+interface StoreRun {
+  readonly rounds: readonly Round[];
+}
+
+/** The median of some numbers. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 async function measureStore(env: Record<string, string>, label: string): Promise<StoreRun> {
@@ -116,17 +135,19 @@ async function measureStore(env: Record<string, string>, label: string): Promise
   children.push(host.child);
   try {
     await load(`${host.base}/bare`); // warm-up
-    const idleBefore = await load(`${host.base}/bare`);
-    const statusIdle = await load(`${host.base}/source/__export`, AUTH);
-    const status = await duringExport(host.base, `${label}-status`, () => load(`${host.base}/source/__export`, AUTH));
-    await json(`${host.base}/__loop`);
-    const hostRoute = await duringExport(host.base, `${label}-host`, () => load(`${host.base}/bare`));
-    const loopMs = Number((await json(`${host.base}/__loop`))['maxMs']);
-    // The idle rate swings by half between loads on a shared 2-core machine: the higher of two loads
-    // is the reference, so a ratio is never flattered by a slow idle measurement.
-    const idleAfter = await load(`${host.base}/bare`);
-    const idle = idleAfter.rps > idleBefore.rps ? idleAfter : idleBefore;
-    return { idle, statusIdle, status: status.value, host: hostRoute.value, outlasted: status.outlasted && hostRoute.outlasted, loopMs };
+    const rounds: Round[] = [];
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const idle = await load(`${host.base}/bare`);
+      const statusIdle = await load(`${host.base}/source/__export`, AUTH);
+      await json(`${host.base}/__loop`);
+      const during = await duringExport(host.base, `${label}-${round}`, async () => ({
+        status: await load(`${host.base}/source/__export`, AUTH),
+        host: await load(`${host.base}/bare`),
+        loopMs: Number((await json(`${host.base}/__loop`))['maxMs']),
+      }));
+      rounds.push({ idle, statusIdle, ...during.value, outlasted: during.outlasted });
+    }
+    return { rounds };
   } finally {
     host.child.kill('SIGTERM');
   }
@@ -163,15 +184,22 @@ async function measureRedis(): Promise<StoreRun> {
 }
 
 function printTable(runs: readonly [string, StoreRun][]): void {
-  console.log('| job store | host route, idle | `GET __export`, idle | `GET __export` during an export | ratio | host route during an export | ratio | loop\'s longest block |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const [label, run] of runs) {
-    const cell = (l: Load): string => `${l.rps} req/s, p99 ${l.p99} ms`;
-    console.log(
-      `| ${label} | ${cell(run.idle)} | ${cell(run.statusIdle)} | ${cell(run.status)} | ${(run.status.rps / run.idle.rps).toFixed(2)} | ${cell(run.host)} | ` +
-        `${(run.host.rps / run.idle.rps).toFixed(2)} | ${run.loopMs.toFixed(0)} ms |`,
-    );
+  const cell = (l: Load): string => `${l.rps} req/s, p99 ${l.p99} ms`;
+  console.log('Each round measures the bare route and `GET __export` with no job running, then both during one export,');
+  console.log('back to back; a ratio is to the bare route of the same round. Medians of the rounds first, then each round.\n');
+  console.log('| job store | `GET __export` idle / bare idle | `GET __export` during an export / bare idle | host route during an export / bare idle | worst p99 during an export | loop\'s longest block |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [label, { rounds }] of runs) {
+    const ratio = (pick: (r: Round) => Load): string => median(rounds.map((r) => pick(r).rps / r.idle.rps)).toFixed(2);
+    const p99 = Math.max(...rounds.flatMap((r) => [r.status.p99, r.host.p99]));
+    const loop = Math.max(...rounds.map((r) => r.loopMs));
+    console.log(`| ${label} | ${ratio((r) => r.statusIdle)} | **${ratio((r) => r.status)}** | **${ratio((r) => r.host)}** | ${p99} ms | ${loop.toFixed(0)} ms |`);
   }
-  const short = runs.filter(([, run]) => !run.outlasted).map(([label]) => label);
-  console.log(short.length === 0 ? '\nEvery export outlasted its load.' : `\nThe export ended before its load did for ${short.join(', ')}: use a larger cell.`);
+  console.log('\n| job store | round | host route, idle | `GET __export`, idle | `GET __export` during an export | host route during an export |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [label, { rounds }] of runs) {
+    rounds.forEach((r, i) => console.log(`| ${label} | ${i + 1} | ${cell(r.idle)} | ${cell(r.statusIdle)} | ${cell(r.status)} | ${cell(r.host)} |`));
+  }
+  const short = runs.filter(([, run]) => run.rounds.some((r) => !r.outlasted)).map(([label]) => label);
+  console.log(short.length === 0 ? '\nEvery export outlasted its loads.' : `\nAn export ended before its loads did for ${short.join(', ')}: use a larger cell.`);
 }
