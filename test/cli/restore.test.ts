@@ -6,9 +6,8 @@ import { generateHostileCorpus } from '../../fixtures/hostile/generate.js';
 import { startCliServer } from '../e2e/cli-server.js';
 import { ROOT_TOKEN } from '../helpers/auth.js';
 import { cellInfo, digestOf, expectedAfterImport } from '../helpers/cell-digest.js';
-import { wrapCells } from '../helpers/cells.js';
 import { callCli, runCli } from '../helpers/run-cli.js';
-import { startServer } from '../helpers/server.js';
+import { startServerFailingCommits } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 
 test('backup a cell of the standalone server in host mode, restore it into another: the target has the content, its own identity; plain progress lines', async (t) => {
@@ -71,15 +70,7 @@ test('backup a cell of the standalone server in host mode, restore it into anoth
 
 test('an import that fails: its code and message, exit 1, the target unchanged', async (t) => {
   const failure = new Error('the database went away');
-  const server = await startServer(t, 'root', {
-    wrapCells: (cells) => wrapCells(cells, { failCommit: failure }),
-    // The injected failure is expected: it is not logged.
-    options: {
-      onError: (error) => {
-        if (error !== failure) console.error('koa-cell-snapshot:', error);
-      },
-    },
-  });
+  const server = await startServerFailingCommits(t, failure);
   const bob = await digestOf(server.dataDir, 'bob');
   const file = join(await tempDir(t), 'snapshot.zip');
   await copyFile(new URL('../../fixtures/java/personium-style.zip', import.meta.url), file);

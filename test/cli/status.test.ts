@@ -4,24 +4,15 @@ import { BACKUP_HELP } from '../../lib/cli/backup.js';
 import { RESTORE_HELP } from '../../lib/cli/restore.js';
 import { STATUS_HELP } from '../../lib/cli/status.js';
 import { COOKIE, ROOT_TOKEN } from '../helpers/auth.js';
-import { wrapCells } from '../helpers/cells.js';
 import { callCli } from '../helpers/run-cli.js';
-import { startServer } from '../helpers/server.js';
+import { startServerFailingCommits } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const JAVA_FIXTURE = new URL('../../fixtures/java/personium-style.zip', import.meta.url);
 
 test('status with Personium cookie auth: both jobs (a failed import with its code) and the snapshot area, for people and as JSON', async (t) => {
   const failure = new Error('the database went away');
-  const server = await startServer(t, 'root', {
-    wrapCells: (cells) => wrapCells(cells, { failCommit: failure }),
-    // The injected failure is expected: it is not logged.
-    options: {
-      onError: (error) => {
-        if (error !== failure) console.error('koa-cell-snapshot:', error);
-      },
-    },
-  });
+  const server = await startServerFailingCommits(t, failure);
   const headers = { authorization: `Bearer ${ROOT_TOKEN}` };
   const zip = await readFile(JAVA_FIXTURE);
   t.is((await server.request('PUT', 'bob', '__snapshot/java.zip', { headers: { ...headers, 'content-type': 'application/zip' }, body: zip })).status, 201);

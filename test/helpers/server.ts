@@ -13,6 +13,7 @@ import { FsSnapshotStore } from '../../lib/adapters/fs/snapshot-store.js';
 import { createCellSnapshotRouter, type CellSnapshotRouter } from '../../lib/router.js';
 import type { CellDataSource, CellSnapshotOptions } from '../../lib/types.js';
 import { testAuth } from './auth.js';
+import { wrapCells } from './cells.js';
 import { type RequestOptions, type TestResponse, send } from './http.js';
 import { tempDir } from './tmp.js';
 
@@ -108,4 +109,19 @@ export async function listen(t: ExecutionContext, app: Koa, router: CellSnapshot
   });
   const { port } = server.address() as AddressInfo;
   return { origin: `http://127.0.0.1:${port}`, port };
+}
+
+/**
+ * A server (mounted at the root) whose import commits fail with `failure`; the failure is expected,
+ * so it is not logged.
+ */
+export function startServerFailingCommits(t: ExecutionContext, failure: Error): Promise<TestServer> {
+  return startServer(t, 'root', {
+    wrapCells: (cells) => wrapCells(cells, { failCommit: failure }),
+    options: {
+      onError: (error) => {
+        if (error !== failure) console.error('koa-cell-snapshot:', error);
+      },
+    },
+  });
 }
