@@ -14,7 +14,25 @@ export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
 }
 
-/** The process's own stdout, stderr and environment. */
+/** The streams whose closed reader is already handled. */
+const tolerant = new WeakSet<NodeJS.WriteStream>();
+
+/**
+ * Makes a stream tolerate a reader that went away (`koa-cell-snapshot verify x.zip | head -1`): the
+ * output it no longer wants is dropped and the command carries on to its own exit status, instead of
+ * dying with an unhandled `EPIPE`. Any other error of the stream stays fatal.
+ */
+function tolerateClosedReader(stream: NodeJS.WriteStream): NodeJS.WriteStream {
+  if (!tolerant.has(stream)) {
+    tolerant.add(stream);
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    });
+  }
+  return stream;
+}
+
+/** The process's own stdout, stderr and environment; output to a reader that went away is dropped. */
 export function processIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  return { stdout: tolerateClosedReader(process.stdout), stderr: tolerateClosedReader(process.stderr), env: process.env };
 }
