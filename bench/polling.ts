@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../test/helpers/ports.js';
+import { hasTool } from '../test/helpers/tools.js';
 import { makeCell } from './make-cell.js';
 
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
@@ -45,14 +46,6 @@ async function startHost(env: Record<string, string>): Promise<{ child: ChildPro
 }
 
 const run = promisify(execFile);
-
-/** Whether wrk is installed. */
-async function haveWrk(): Promise<boolean> {
-  return run('wrk', ['--version']).then(
-    () => true,
-    (error: { code?: unknown; stdout?: string }) => error.code !== 'ENOENT' && String(error.stdout ?? '').startsWith('wrk'),
-  );
-}
 
 /** A wrk latency (`812.00us`, `4.39ms`, `1.02s`) in ms. */
 function wrkMs(value: string): number {
@@ -79,7 +72,7 @@ async function loadAutocannon(url: string, headers: Record<string, string>): Pro
   return { rps: Math.round(result.requests.average), p99: result.latency.p99 };
 }
 
-const useWrk = await haveWrk();
+const useWrk = hasTool('wrk');
 
 async function load(url: string, headers: Record<string, string> = {}): Promise<Load> {
   return useWrk ? loadWrk(url, headers) : loadAutocannon(url, headers);

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestFn } from 'ava';
 
-/** Every tool a test may need, with the Debian package that brings it. */
+/** Every tool a test (or, for `wrk`, a benchmark) may need, with the Debian package that brings it. */
 export const TOOLS = {
   'redis-server': 'redis-server',
   java: 'default-jdk-headless',
@@ -23,6 +23,7 @@ export const TOOLS = {
   unzip: 'unzip',
   curl: 'curl',
   mount: 'mount',
+  wrk: 'wrk',
 } as const;
 
 /** A tool a test may need. */
