@@ -56,6 +56,6 @@ export async function checkFile(file: string, signal: AbortSignal, progressStrea
 export function verdict(report: VerifyReport): string {
   if (!report.ok) return `FAILED ${report.error?.code ?? ''}: ${report.error?.message.value ?? ''}`;
   const records = Object.values(report.counts).reduce((a, b) => a + b, 0);
-  const integrity = report.integrity === 'sha256' ? 'CRC-32 and SHA-256' : 'CRC-32 only';
+  const integrity = report.integrity === 'sha256' ? 'SHA-256' : 'CRC-32 only';
   return `OK (${records} records, ${report.davNodes} WebDAV resources, ${integrity} checked)`;
 }

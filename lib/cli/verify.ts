@@ -26,6 +26,6 @@ export async function verify(file: string, out: NodeJS.WritableStream): Promise<
     for (const [type, count] of counts) out.write(`  ${type.padEnd(20)} ${count}\n`);
   }
   out.write(`webdav: ${report.davNodes} resources, ${report.contentBytes} content bytes\n`);
-  out.write(`integrity: ${report.integrity === 'sha256' ? 'CRC-32 and SHA-256' : 'CRC-32 only (no 99_integrity.json)'}\n`);
+  out.write(`integrity: ${report.integrity === 'sha256' ? 'SHA-256 (99_integrity.json)' : 'CRC-32 only (no 99_integrity.json)'}\n`);
   return ok ? 0 : 1;
 }

@@ -8,7 +8,7 @@ import { PersoniumError } from '../errors.js';
 import { BLOCK_SIZE, type SourceReader } from './block-reader.js';
 import { type EntryInfo, LOCAL_HEADER_SIZE } from './central-directory.js';
 import { asError, describe, noop, unsafe } from './reader-shared.js';
-import { type Expectation, VerifyingStream, dataError } from './verifying-stream.js';
+import { type Expectation, VerifyingStream, checksCrc, dataError, meets } from './verifying-stream.js';
 
 /** What every entry read shares. */
 export interface OpenContext {
@@ -57,12 +57,8 @@ export async function locate(ctx: OpenContext, info: EntryInfo): Promise<number>
 
 /** Checks whole bytes against an expectation; `PR400-SN-0003` when they differ. */
 function checkBytes(bytes: Buffer, expected: Expectation, digest: string | undefined): void {
-  const ok =
-    bytes.length === expected.size &&
-    crc32(bytes) === expected.crc32 >>> 0 &&
-    (expected.integritySize === undefined || expected.integritySize === bytes.length) &&
-    (expected.sha256 === undefined || expected.sha256 === digest);
-  if (!ok) throw new PersoniumError('PR400-SN-0003', [expected.path]);
+  const crc = checksCrc(expected) ? crc32(bytes) : undefined;
+  if (!meets(expected, bytes.length, crc, digest)) throw new PersoniumError('PR400-SN-0003', [expected.path]);
 }
 
 /** Reads and checks a small entry whole, inflating it in one bounded call. */

@@ -489,6 +489,34 @@ test('CRC-32 mismatch in a .pjson: SN-0003 wins over the parse error the corrupt
   await reader.close();
 });
 
+test('with the integrity list, an entry is checked by its SHA-256 instead of its CRC-32 (small and large entries)', async (t) => {
+  for (const size of [30_000, 300_000]) {
+    const dir = await tempDir(t);
+    const file = join(dir, 'written.zip');
+    await writeToFile(memoryView({ dav: [{ path: '', meta: {} }, { path: 'noise', meta: { ct: 'image/png' }, content: generatedContent(size, 'random') }] }), file);
+    const name = '20_webdav/noise/content';
+    // The CRC-32 the central directory gives is one bit off; the bytes are intact: SHA-256 says so.
+    await patchCentral(file, name, (bytes, at) => bytes.writeUInt32LE((bytes.readUInt32LE(at + 16) ^ 1) >>> 0, at + 16));
+    const reader = await open(file);
+    t.true(reader.hasIntegrity);
+    await reader.cellRecord();
+    const nodes = reader.dav()[Symbol.asyncIterator]();
+    await nodes.next();
+    const noise = (await nodes.next()).value;
+    t.is((await drain(noise?.content ?? (Buffer.alloc(0) as never))).length, size);
+    await reader.close();
+    // A changed byte of the content still fails, by its SHA-256.
+    await flipByte(file, (await dataOffset(file, name)) + Math.floor(size / 2));
+    const corrupt = await open(file);
+    await corrupt.cellRecord();
+    const again = corrupt.dav()[Symbol.asyncIterator]();
+    await again.next();
+    const changed = (await again.next()).value;
+    await rejectsWith(t, drain(changed?.content ?? (Buffer.alloc(0) as never)), 'PR400-SN-0003', `Snapshot integrity check failed. [${name}]`);
+    await corrupt.close();
+  }
+});
+
 /** Rewrites the integrity list of an archive (every other entry copied). */
 async function withIntegrity(t: ExecutionContext, file: string, edit: (list: { path: string; size: number; sha256: string }[]) => unknown): Promise<string> {
   const entries = await craftEntriesOf(file);
