@@ -5,10 +5,9 @@
  *
  * @module
  */
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { PersoniumError } from '../../errors.js';
 import { CONTENT_NAME, PMETA_NAME, davFolder, recordJson } from '../../snapshot/format.js';
 import type { CellInfo, DavImportNode, ImportTransaction, ODataRecord, ODataType } from '../../types.js';
@@ -23,9 +22,9 @@ import {
   stagingName,
 } from './cell-layout.js';
 import { isJsonObject } from '../../util/json.js';
-import { WRITE_BUFFER_BYTES } from '../../util/io-sizes.js';
 import { timeSlicer } from '../../util/yield.js';
 import { recordBatches, recordProblem } from '../../snapshot/lines.js';
+import { writeNewFile } from './new-file.js';
 import { claimPath, commitSwap, newSwapId, releasePath, withCellLock } from './swap.js';
 
 /** The import transaction of `FsCellDataSource`. */
@@ -104,7 +103,7 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
     const name = pjsonName(type);
     if (typesStaged.has(type)) throw new Error(`Records of type ${type} were already staged`);
     typesStaged.add(type);
-    await pipeline(lines, createWriteStream(join(staging, name), { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }), { signal });
+    await writeNewFile(join(staging, name), lines, signal);
   };
   const putRecords = (type: ODataType, records: AsyncIterable<ODataRecord>): Promise<void> =>
     stage(
@@ -178,7 +177,7 @@ export async function beginFsImport(options: FsImportOptions): Promise<FsImportT
         yield* head;
         for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
       }
-      await pipeline(rest(), createWriteStream(join(dir, CONTENT_NAME), { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }), { signal });
+      await writeNewFile(join(dir, CONTENT_NAME), rest(), signal);
     } catch (error) {
       if (node.content !== undefined && !node.content.destroyed) node.content.destroy();
       throw error;
