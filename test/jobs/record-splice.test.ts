@@ -1,0 +1,155 @@
+/**
+ * The import's shortcut for lines already written as the module writes records: `cValueSpan` finds
+ * the `_source.c` value only when the line is exactly `recordJson` of its own parse, and
+ * `retargetLines`, which takes the shortcut whenever it can, always gives what parsing each line and
+ * writing it back gives, however the line was written.
+ */
+import test from 'ava';
+import fc from 'fast-check';
+import { retargetLines } from '../../lib/jobs/record-lines.js';
+import { cValueSpan } from '../../lib/jobs/record-splice.js';
+import { recordJson } from '../../lib/snapshot/format.js';
+import { parseRecord } from '../../lib/snapshot/snapshot-json.js';
+import type { ODataRecord } from '../../lib/types.js';
+
+const TARGET = 'targetcell0000000000000000000000';
+
+/** The span of `c`'s value in a line, as the text it covers, or `undefined`. */
+function cText(line: string): string | undefined {
+  const bytes = Buffer.from(line);
+  const span = cValueSpan(bytes, 0, bytes.length, parseRecord(line));
+  return span === undefined ? undefined : bytes.subarray(span[0], span[1]).toString('utf8');
+}
+
+/** The long way: each line parsed, given the target id, written back. */
+function longWay(text: string): string {
+  return text
+    .split('\n')
+    .filter((line, i, all) => i < all.length - 1 || line !== '')
+    .map((line) => {
+      const r = parseRecord(line);
+      r._source['c'] = TARGET;
+      return `${recordJson(r)}\n`;
+    })
+    .join('');
+}
+
+const canonical = (source: Record<string, unknown>): string =>
+  recordJson({ _index: 'u0_x.role', _type: 'Role', _source: source, _id: 'r1' });
+
+test('cValueSpan: the c value of a line written as recordJson writes it, whatever its JSON value or place', (t) => {
+  t.is(cText(canonical({ c: 'cell0', s: { Name: 'a' } })), '"cell0"');
+  t.is(cText(canonical({ s: { c: 'inner', d: [1, { c: 2 }] }, c: null })), 'null');
+  t.is(cText(canonical({ b: 'x', c: { deep: ['c', { c: 1 }] }, p: 0 })), '{"deep":["c",{"c":1}]}');
+  t.is(cText(canonical({ c: 'é€😀 \\ " \n\t /' })), JSON.stringify('é€😀 \\ " \n\t /'));
+  // JSON.stringify writes this control character as \u0001: the long way, like every \u escape.
+  t.is(cText(canonical({ c: 'a\u0001' })), undefined);
+  t.is(cText(canonical({ c: -12.5e-7, n: 123456789012345, m: -0.5, z: 0 })), JSON.stringify(-12.5e-7));
+});
+
+test('cValueSpan: undefined for every way of writing a record that recordJson would not write', (t) => {
+  const good = canonical({ s: { Name: 'a', n: 1 }, c: 'cell0', p: [1, 2] });
+  t.is(cText(good), '"cell0"');
+  const cases: Record<string, string> = {
+    'a space between tokens': good.replace('"c":', '"c": '),
+    'a trailing carriage return': `${good}\r`,
+    'the fields in another order': '{"_type":"Role","_index":"u0_x.role","_source":{"c":"cell0"},"_id":"r1"}',
+    'a fifth field': good.replace('"_id":"r1"}', '"_id":"r1","x":1}'),
+    'a field given twice': good.replace('"_source":', '"_id":"r0","_source":'),
+    'a key of _source given twice': good.replace('{"s":', '{"c":"old","s":'),
+    'a key given twice deeper': good.replace('"Name":"a"', '"Name":"z","Name":"a"'),
+    'an escaped slash': good.replace('"Name":"a"', '"Name":"a\\/b"'),
+    'a \\u escape': good.replace('"Name":"a"', '"Name":"\\u0061"'),
+    'an escaped key c': good.replace('"c":"cell0"', '"\\u0063":"cell0"'),
+    'a number with a needless fraction': good.replace('"n":1', '"n":1.0'),
+    'a number with an exponent': good.replace('"n":1', '"n":1e0'),
+    'a negative zero': good.replace('"n":1', '"n":-0'),
+    'an integer past 2^53': good.replace('"n":1', '"n":12345678901234567890'),
+    'a key that is an index': good.replace('"s":', '"0":1,"s":'),
+    'no c in _source': canonical({ s: {} }),
+    'c only deeper': canonical({ s: { c: 'x' } }),
+  };
+  for (const [what, line] of Object.entries(cases)) t.is(cText(line), undefined, what);
+});
+
+test('retargetLines: the shortcut and the long way give the same bytes, on lines of this module', (t) => {
+  const source: ODataRecord = { _index: 'u0_x.userdata', _type: 'UserData', _source: { s: { Name: 'é€😀\\/"' }, c: 'sourcecell', b: null, p: 0 }, _id: 'u1' };
+  const text = `${recordJson(source)}\n${recordJson({ ...source, _id: 'u2' })}\n`;
+  const result = retargetLines(Buffer.from(text), TARGET).toString('utf8');
+  t.is(result, longWay(text));
+  t.true(result.includes(`"c":"${TARGET}"`));
+  t.false(result.includes('sourcecell'));
+});
+
+test('retargetLines: bytes that are not UTF-8 are written as their decoded text, never copied', (t) => {
+  const line = Buffer.from(canonical({ s: { Name: 'aXb' }, c: 'cell0' }));
+  line[line.indexOf('X')] = 0xff;
+  const result = retargetLines(line, TARGET);
+  t.false(result.includes(0xff));
+  t.true(result.includes(Buffer.from('a\uFFFDb')));
+  t.is(result.toString('utf8'), longWay(line.toString('utf8')));
+});
+
+/** The ways of writing JSON that `JSON.stringify` does not take. */
+type Way = 'spaces' | 'escapes' | 'numbers' | 'twice' | 'reversed';
+const WAYS: readonly Way[] = ['spaces', 'escapes', 'numbers', 'twice', 'reversed'];
+
+/**
+ * JSON text for a value, written in the ways `ways` allows, each choice taken from `pick`: spaces,
+ * `\u` and `\/` escapes, other forms of a number, keys given twice, keys in reverse order (which
+ * `JSON.stringify` keeps, except for integer-like keys: those it writes first).
+ */
+function writeAnyWay(value: unknown, ways: ReadonlySet<Way>, pick: () => number): string {
+  const space = (): string => (ways.has('spaces') && pick() === 0 ? ' ' : '');
+  if (typeof value === 'string') {
+    const plain = JSON.stringify(value);
+    const choice = ways.has('escapes') ? pick() : 0;
+    if (choice === 1) return plain.replaceAll('/', '\\/');
+    if (choice === 2) return plain.replace(/[^\x20-\x7e]|a/u, (ch) => `\\u${(ch.codePointAt(0) ?? 0).toString(16).padStart(4, '0').slice(-4)}`);
+    return plain;
+  }
+  if (typeof value === 'number') {
+    const choice = ways.has('numbers') ? pick() : 0;
+    if (choice === 1 && Number.isInteger(value) && !String(value).includes('e')) return `${value}.0`;
+    if (choice === 2) return value.toExponential();
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${space()}${value.map((item) => writeAnyWay(item, ways, pick)).join(`,${space()}`)}${space()}]`;
+  if (typeof value === 'object' && value !== null) {
+    const pairs = ways.has('reversed') ? Object.entries(value).reverse() : Object.entries(value);
+    const entries = pairs.map(([key, item]) => `${writeAnyWay(key, ways, pick)}${space()}:${space()}${writeAnyWay(item, ways, pick)}`);
+    const first = Object.keys(value)[0];
+    if (first !== undefined && ways.has('twice') && pick() < 3) entries.unshift(`${JSON.stringify(first)}:"given twice"`);
+    return `{${space()}${entries.join(',')}${space()}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** A record's line: its four fields in the module's order (or now and then reversed), each value written by {@link writeAnyWay}. */
+function writeRecord(r: ODataRecord, ways: ReadonlySet<Way>, pick: () => number): string {
+  const fields: [string, unknown][] = [['_index', r._index], ['_type', r._type], ['_source', r._source], ['_id', r._id]];
+  if (ways.has('reversed') && pick() === 0) fields.reverse();
+  return `{${fields.map(([name, value]) => `${JSON.stringify(name)}:${writeAnyWay(value, ways, pick)}`).join(',')}}`;
+}
+
+test('retargetLines gives the long way for records written in any way JSON allows', (t) => {
+  const key = fc.oneof(fc.string(), fc.nat(20).map(String));
+  const source = fc.tuple(fc.dictionary(key, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }), fc.option(fc.jsonValue({ maxDepth: 1 }))).map(([s, c]) => (c === null ? s : { ...s, c }));
+  const arbitraryRecord = fc.record({ _index: fc.string(), _type: fc.string(), _source: source, _id: fc.string({ unit: 'grapheme' }) });
+  fc.assert(
+    fc.property(fc.array(arbitraryRecord, { minLength: 1, maxLength: 12 }), fc.array(fc.nat(6), { minLength: 1, maxLength: 50 }), (records, choices) => {
+      let next = 0;
+      const pick = (): number => choices[next++ % choices.length] as number;
+      // Each record as the module writes it, or in one way it does not, or in all of them.
+      const text = records
+        .map((r) => {
+          const choice = pick();
+          const ways = new Set(choice < WAYS.length ? [WAYS[choice] as Way] : choice === WAYS.length ? WAYS : []);
+          return `${ways.size === 0 ? recordJson(r) : writeRecord(r, ways, pick)}\n`;
+        })
+        .join('');
+      t.is(retargetLines(Buffer.from(text), TARGET).toString('utf8'), longWay(text));
+    }),
+    { numRuns: 300 },
+  );
+});
