@@ -6,8 +6,14 @@
  * each (our phases report their own maxRSS; the tools are measured by /usr/bin/time). Each phase runs
  * in its own process.
  *
- *   npx tsx bench/data-path.ts [shape ...]     shapes: records small-files large-files (default: all),
- *                                              or a size in MB for the older 2%-records shape
+ * The machine's speed drifts from minute to minute (the same run can take a third longer a minute
+ * later), so each shape runs in rounds: in a round each of our phases runs right next to its
+ * reference, and the table gives the median time of each side and the median of the rounds' ratios.
+ * Each round imports into an empty cell of its own.
+ *
+ *   npx tsx bench/data-path.ts [--rounds N] [shape ...]
+ *       shapes: records small-files large-files (default: all), or a size in MB for the older
+ *       2%-records shape; N rounds per shape (default 3)
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
@@ -37,8 +43,33 @@ async function tool(command: string, args: string[], cwd: string): Promise<Measu
   return { ms, maxRssMb: Math.round(Number(stderr.trim().split('\n').at(-1)) / 1024) };
 }
 
-const row = (what: string, a: Measure, b: Measure): string =>
-  `| ${what} | ${a.ms} ms | ${b.ms} ms | ${(a.ms / b.ms).toFixed(2)} | ${a.maxRssMb} MB | ${b.maxRssMb} MB |`;
+/** The median of some numbers. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** One of our phases and its reference, over the rounds. */
+class Pair {
+  readonly ours: Measure[] = [];
+  readonly reference: Measure[] = [];
+
+  constructor(readonly what: string) {}
+
+  add(ours: Measure, reference: Measure): void {
+    this.ours.push(ours);
+    this.reference.push(reference);
+  }
+
+  row(): string {
+    const ms = (list: Measure[]): number => Math.round(median(list.map((m) => m.ms)));
+    const rss = (list: Measure[]): number => Math.max(...list.map((m) => m.maxRssMb));
+    const ratios = this.ours.map((m, i) => m.ms / (this.reference[i] as Measure).ms);
+    const each = ratios.length > 1 ? ` (${ratios.map((r) => r.toFixed(2)).join(', ')})` : '';
+    return `| ${this.what} | ${ms(this.ours)} ms | ${ms(this.reference)} ms | ${median(ratios).toFixed(2)}${each} | ${rss(this.ours)} MB | ${rss(this.reference)} MB |`;
+  }
+}
 
 function shapeOf(arg: string): [string, CellShape] {
   if (arg in SHAPES) return [arg, SHAPES[arg as keyof typeof SHAPES]];
@@ -48,32 +79,44 @@ function shapeOf(arg: string): [string, CellShape] {
 }
 
 const args = process.argv.slice(2);
+const roundsAt = args.indexOf('--rounds');
+const rounds = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : 3;
+if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error('--rounds takes a whole number of at least 1');
 const shapes = (args.length > 0 ? args : Object.keys(SHAPES)).map(shapeOf);
 const work = await mkdtemp(join(tmpdir(), 'kcs-bench-'));
 try {
-  console.log(`node ${process.version}, ${(await run('nproc')).stdout.trim()} cores`);
+  console.log(`node ${process.version}, ${(await run('nproc')).stdout.trim()} cores, ${rounds} round(s) per shape`);
   for (const [label, shape] of shapes) {
     const root = join(work, 'cells');
     await mkdir(root);
     await makeCell(root, 'source', shape);
-    await makeCell(root, 'target', { records: 0, files: 0, fileBytes: 0 });
     const zip = join(work, 'ours.zip');
     const extractDir = join(work, 'extract');
-    const write = await ours('write', root, 'source', zip);
-    const verify = await ours('verify', zip);
-    const testRef = await tool('unzip', ['-t', '-q', zip], work);
-    const extractRef = await tool('unzip', ['-q', '-o', zip, '-d', extractDir], work);
-    const zipRef = await tool('zip', ['-r', '-q', '-6', join(work, 'ref.zip'), '.'], extractDir);
-    const imported = await ours('import', root, 'target', zip);
+    const refZip = join(work, 'ref.zip');
+    await ours('write', root, 'source', zip);
+    const exported = new Pair('export (export view → zip) vs `zip -r -6` of the unpacked snapshot');
+    const verified = new Pair('verify (SHA-256 + parse) vs `unzip -t`');
+    const imported = new Pair('import (verify + stage + swap) vs `unzip -d`');
+    for (let round = 0; round < rounds; round += 1) {
+      const target = `target${round}`;
+      await makeCell(root, target, { records: 0, files: 0, fileBytes: 0 });
+      await rm(extractDir, { recursive: true, force: true });
+      const extractRef = await tool('unzip', ['-q', '-o', zip, '-d', extractDir], work);
+      imported.add(await ours('import', root, target, zip), extractRef);
+      await rm(join(root, target), { recursive: true, force: true });
+      await rm(refZip, { force: true });
+      const zipRef = await tool('zip', ['-r', '-q', '-6', refZip, '.'], extractDir);
+      exported.add(await ours('write', root, 'source', zip), zipRef);
+      const verify = await ours('verify', zip);
+      verified.add(verify, await tool('unzip', ['-t', '-q', zip], work));
+    }
     const size = (await stat(zip)).size;
     const files = shape.fileBytes === 0 ? 'one-line' : `${shape.fileBytes / 2 ** 20} MiB`;
     console.log(`\n### ${label}: ${shape.records} records, ${shape.files} ${files} files; snapshot ${Math.round(size / 2 ** 20)} MB\n`);
-    console.log('| phase | ours | reference | ratio | our peak RSS | reference peak RSS |');
+    console.log('| phase | ours (median) | reference (median) | ratio (median of the rounds) | our peak RSS | reference peak RSS |');
     console.log('|---|---|---|---|---|---|');
-    console.log(row('export (export view → zip) vs `zip -r -6` of the unpacked snapshot', write, zipRef));
-    console.log(row('verify (CRC-32 + SHA-256 + parse) vs `unzip -t`', verify, testRef));
-    console.log(row('import (verify + stage + swap) vs `unzip -d`', imported, extractRef));
-    for (const path of [root, extractDir, zip, join(work, 'ref.zip')]) await rm(path, { recursive: true, force: true });
+    for (const pair of [exported, verified, imported]) console.log(pair.row());
+    for (const path of [root, extractDir, zip, refZip]) await rm(path, { recursive: true, force: true });
   }
 } finally {
   await rm(work, { recursive: true, force: true });

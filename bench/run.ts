@@ -22,7 +22,7 @@ interface Benchmark {
 const BENCHMARKS: readonly Benchmark[] = [
   // shape ... (default: records small-files large-files), or a size in MB: a 20 MB cell is four
   // 4 MiB files and the records.
-  { script: 'data-path.ts', title: 'Data path: export, verify, import against zip -r, unzip -t, unzip -d', quick: ['20'] },
+  { script: 'data-path.ts', title: 'Data path: export, verify, import against zip -r, unzip -t, unzip -d', quick: ['--rounds', '1', '20'] },
   // cellMb (default 1000): nine 5-second loads whatever the size; a 40 MB cell's export ends before
   // the load does, so the quick figures only show that the benchmark runs.
   { script: 'polling.ts', title: 'Status reads and the host route during an export', quick: ['40'] },
