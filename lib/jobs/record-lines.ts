@@ -35,6 +35,7 @@ class PieceOutput {
     this.#bytes = Buffer.allocUnsafe(expected + OUT_SLACK_BYTES);
   }
 
+  /** Grows the buffer, when needed, to take `bytes` more. */
   #room(bytes: number): void {
     if (this.#used + bytes <= this.#bytes.length) return;
     const grown = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#used + bytes));
@@ -56,11 +57,11 @@ class PieceOutput {
     this.#bytes[this.#used++] = NEWLINE;
   }
 
+  /** The bytes appended so far (the buffer is not used again). */
   take(): Buffer {
     return this.#bytes.subarray(0, this.#used);
   }
 }
-
 
 /**
  * Rewrites a piece of whole `.pjson` lines (each ending with `\n`, except perhaps the last) for the
