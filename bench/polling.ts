@@ -39,6 +39,14 @@ interface Load {
   readonly p99: number;
 }
 
+/** A load on the host, with what its event loop did meanwhile. */
+interface HostLoad extends Load {
+  /** The share of the load's time the host's event loop was busy (0–1). */
+  readonly busy: number;
+  /** The event loop's longest block during the load, in ms. */
+  readonly maxMs: number;
+}
+
 async function startHost(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
   const child = spawn(process.execPath, ['--import=tsx', SERVER], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
@@ -100,16 +108,14 @@ async function duringExport<T>(base: string, name: string, measure: () => Promis
 /** One round: idle loads, then loads during one export, back to back. */
 interface Round {
   /** The bare route with no job running. */
-  readonly idle: Load;
+  readonly idle: HostLoad;
   /** `GET __export` with no job running (what the status route costs by itself). */
-  readonly statusIdle: Load;
+  readonly statusIdle: HostLoad;
   /** `GET __export` during an export. */
-  readonly status: Load;
+  readonly status: HostLoad;
   /** The bare route (the host's own) during an export. */
-  readonly host: Load;
+  readonly host: HostLoad;
   readonly outlasted: boolean;
-  /** The event loop's longest block during the export's loads, in ms. */
-  readonly loopMs: number;
 }
 
 interface StoreRun {
@@ -127,16 +133,21 @@ async function measureStore(env: Record<string, string>, label: string): Promise
   const host = await startHost(env);
   children.push(host.child);
   try {
+    // A load, with the host's event loop's busy share and longest block over it.
+    const measured = async (path: string, headers?: Record<string, string>): Promise<HostLoad> => {
+      await json(`${host.base}/__loop`);
+      const result = await load(`${host.base}${path}`, headers);
+      const loop = await json(`${host.base}/__loop`);
+      return { ...result, busy: Number(loop['busy']), maxMs: Number(loop['maxMs']) };
+    };
     await load(`${host.base}/bare`); // warm-up
     const rounds: Round[] = [];
     for (let round = 1; round <= ROUNDS; round += 1) {
-      const idle = await load(`${host.base}/bare`);
-      const statusIdle = await load(`${host.base}/source/__export`, AUTH);
-      await json(`${host.base}/__loop`);
+      const idle = await measured('/bare');
+      const statusIdle = await measured('/source/__export', AUTH);
       const during = await duringExport(host.base, `${label}-${round}`, async () => ({
-        status: await load(`${host.base}/source/__export`, AUTH),
-        host: await load(`${host.base}/bare`),
-        loopMs: Number((await json(`${host.base}/__loop`))['maxMs']),
+        status: await measured('/source/__export', AUTH),
+        host: await measured('/bare'),
       }));
       rounds.push({ idle, statusIdle, ...during.value, outlasted: during.outlasted });
     }
@@ -177,16 +188,20 @@ async function measureRedis(): Promise<StoreRun> {
 }
 
 function printTable(runs: readonly [string, StoreRun][]): void {
-  const cell = (l: Load): string => `${l.rps} req/s, p99 ${l.p99} ms`;
+  const cell = (l: HostLoad): string => `${l.rps} req/s, p99 ${l.p99} ms, loop ${Math.round(l.busy * 100)}%`;
+  const percent = (values: number[]): string => `${Math.round(median(values) * 100)}%`;
   console.log('Each round measures the bare route and `GET __export` with no job running, then both during one export,');
-  console.log('back to back; a ratio is to the bare route of the same round. Medians of the rounds first, then each round.\n');
-  console.log('| job store | `GET __export` idle / bare idle | `GET __export` during an export / bare idle | host route during an export / bare idle | worst p99 during an export | loop\'s longest block |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('back to back; a ratio is to the bare route of the same round. Medians of the rounds first, then each round.');
+  console.log("\"loop\" is the share of a load's time the host's event loop was busy: below about 100% the host had time to");
+  console.log('spare and the load generator, sharing the cores with the host and its export, set the rate.\n');
+  console.log('| job store | `GET __export` idle / bare idle | `GET __export` during an export / bare idle | host route during an export / bare idle | worst p99 during an export | loop\'s longest block | loop busy: bare idle / during the export\'s loads |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const [label, { rounds }] of runs) {
     const ratio = (pick: (r: Round) => Load): string => median(rounds.map((r) => pick(r).rps / r.idle.rps)).toFixed(2);
     const p99 = Math.max(...rounds.flatMap((r) => [r.status.p99, r.host.p99]));
-    const loop = Math.max(...rounds.map((r) => r.loopMs));
-    console.log(`| ${label} | ${ratio((r) => r.statusIdle)} | **${ratio((r) => r.status)}** | **${ratio((r) => r.host)}** | ${p99} ms | ${loop.toFixed(0)} ms |`);
+    const loop = Math.max(...rounds.flatMap((r) => [r.status.maxMs, r.host.maxMs]));
+    const busy = `${percent(rounds.map((r) => r.idle.busy))} / ${percent(rounds.flatMap((r) => [r.status.busy, r.host.busy]))}`;
+    console.log(`| ${label} | ${ratio((r) => r.statusIdle)} | **${ratio((r) => r.status)}** | **${ratio((r) => r.host)}** | ${p99} ms | ${loop.toFixed(0)} ms | ${busy} |`);
   }
   console.log('\n| job store | round | host route, idle | `GET __export`, idle | `GET __export` during an export | host route during an export |');
   console.log('|---|---|---|---|---|---|');

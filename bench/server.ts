@@ -2,7 +2,8 @@
  * The benchmark host, run as its own process: the router on the Fs adapters over DATA_DIR (jobs in
  * memory, in DATA_DIR/jobs when JOB_STORE=fs, or in Redis when REDIS_URL is set), a bare Koa route
  * `/bare` answering what a status GET answers (the host's own route), and `/__loop`: the event loop's
- * longest delay (ms) since the last call. Prints `{"port":N}` once listening.
+ * longest delay (ms) and the share of the time it was busy, since the last call. Prints
+ * `{"port":N}` once listening.
  */
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -31,6 +32,7 @@ async function jobStore(): Promise<JobStore> {
 
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
+let utilisation = performance.eventLoopUtilization();
 const router = createCellSnapshotRouter({
   cellUrl: 'path',
   cells: new FsCellDataSource({ root: join(dataDir, 'cells') }),
@@ -44,8 +46,10 @@ app.use(async (ctx, next) => {
     ctx.type = 'application/json';
     ctx.body = JSON.stringify({ status: 'exportation in progress', started_at: new Date().toISOString(), progress: '42%', exportation_name: 'bench' });
   } else if (ctx.path === '/__loop') {
-    ctx.body = { maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6 };
+    const now = performance.eventLoopUtilization();
+    ctx.body = { maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6, busy: performance.eventLoopUtilization(now, utilisation).utilization };
     loop.reset();
+    utilisation = now;
   } else {
     await next();
   }
