@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type CellShape, SHAPES, makeCell, shapeOfMb } from './make-cell.js';
+import { median } from './median.js';
 
 const run = promisify(execFile);
 const PHASE = fileURLToPath(new URL('./phase.ts', import.meta.url));
@@ -41,13 +42,6 @@ async function tool(command: string, args: string[], cwd: string): Promise<Measu
   const { stderr } = await run('/usr/bin/time', ['-f', '%M', command, ...args], { cwd, maxBuffer: 64 * 2 ** 20 });
   const ms = Math.round(performance.now() - started);
   return { ms, maxRssMb: Math.round(Number(stderr.trim().split('\n').at(-1)) / 1024) };
-}
-
-/** The median of some numbers. */
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 /** One of our phases and its reference, over the rounds. */

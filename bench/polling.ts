@@ -26,6 +26,7 @@ import autocannon from 'autocannon';
 import { freePort } from '../test/helpers/ports.js';
 import { hasTool } from '../test/helpers/tools.js';
 import { makeCell } from './make-cell.js';
+import { median } from './median.js';
 
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
 const AUTH = { authorization: 'Bearer bench-token' };
@@ -120,13 +121,6 @@ interface Round {
 
 interface StoreRun {
   readonly rounds: readonly Round[];
-}
-
-/** The median of some numbers. */
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 async function measureStore(env: Record<string, string>, label: string): Promise<StoreRun> {

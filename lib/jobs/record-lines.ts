@@ -13,6 +13,7 @@ import { isUtf8 } from 'node:buffer';
 import { recordJson } from '../snapshot/format.js';
 import { LineSplitter } from '../snapshot/lines.js';
 import { parseRecord } from '../snapshot/snapshot-json.js';
+import { Utf8Batcher } from '../util/utf8-batcher.js';
 import { timeSlicer } from '../util/yield.js';
 import { retargetRecord } from './identity.js';
 import { cValueSpan } from './record-splice.js';
@@ -20,48 +21,8 @@ import { cValueSpan } from './record-splice.js';
 const NEWLINE = 0x0a;
 const NEWLINE_BYTES = Buffer.from('\n');
 
-/** Room for growth of a piece, beyond its own size, in the first output buffer. */
-const OUT_SLACK_BYTES = 16 * 1024;
-
-/**
- * A growing output buffer for one piece: handed out whole at the end (a piece's output goes to the
- * file as one buffer, never copied into batches).
- */
-class PieceOutput {
-  #bytes: Buffer;
-  #used = 0;
-
-  constructor(expected: number) {
-    this.#bytes = Buffer.allocUnsafe(expected + OUT_SLACK_BYTES);
-  }
-
-  /** Grows the buffer, when needed, to take `bytes` more. */
-  #room(bytes: number): void {
-    if (this.#used + bytes <= this.#bytes.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#used + bytes));
-    this.#bytes.copy(grown, 0, 0, this.#used);
-    this.#bytes = grown;
-  }
-
-  /** Appends `source[start, end)`. */
-  bytes(source: Buffer, start: number, end: number): void {
-    this.#room(end - start);
-    this.#used += source.copy(this.#bytes, this.#used, start, end);
-  }
-
-  /** Appends `text` as UTF-8 and then `\n`. */
-  line(text: string): void {
-    // A UTF-16 code unit is at most 3 UTF-8 bytes (a surrogate pair, 2 units, is 4 bytes).
-    this.#room(text.length * 3 + 1);
-    this.#used += this.#bytes.write(text, this.#used);
-    this.#bytes[this.#used++] = NEWLINE;
-  }
-
-  /** The bytes appended so far (the buffer is not used again). */
-  take(): Buffer {
-    return this.#bytes.subarray(0, this.#used);
-  }
-}
+/** Bytes of an output batch before the batches of a piece are joined. */
+const OUT_BATCH_BYTES = 64 * 1024;
 
 /**
  * Rewrites a piece of whole `.pjson` lines (each ending with `\n`, except perhaps the last) for the
@@ -79,7 +40,11 @@ export function retargetLines(piece: Uint8Array, cellId: string): Buffer {
   // Bytes are copied as they are only when they are valid UTF-8: else decoding changed them.
   const spliceable = isUtf8(bytes);
   const id = Buffer.from(JSON.stringify(cellId));
-  const out = new PieceOutput(bytes.length);
+  const batcher = new Utf8Batcher(OUT_BATCH_BYTES);
+  const parts: Buffer[] = [];
+  const keep = (batch: Buffer | undefined): void => {
+    if (batch !== undefined) parts.push(batch);
+  };
   let start = 0;
   for (const text of texts) {
     const newline = bytes.indexOf(NEWLINE, start);
@@ -88,18 +53,18 @@ export function retargetLines(piece: Uint8Array, cellId: string): Buffer {
     const span = spliceable ? cValueSpan(bytes, start, end, record) : undefined;
     if (span === undefined) {
       retargetRecord(record, cellId);
-      out.line(recordJson(record));
+      keep(batcher.pushLine(recordJson(record)));
     } else {
-      out.bytes(bytes, start, span[0]);
-      out.bytes(id, 0, id.length);
-      out.bytes(bytes, span[1], end);
-      out.bytes(NEWLINE_BYTES, 0, 1);
+      keep(batcher.pushBytes(bytes, start, span[0]));
+      keep(batcher.pushBytes(id, 0, id.length));
+      keep(batcher.pushBytes(bytes, span[1], end));
+      keep(batcher.pushBytes(NEWLINE_BYTES, 0, 1));
     }
     start = end + 1;
   }
-  return out.take();
+  keep(batcher.flush());
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
 }
-
 
 /**
  * Yields the staged `.pjson` bytes of one entry, whose pieces of whole lines `pieces` yields (the

@@ -24,6 +24,7 @@
  *
  * @module
  */
+import type { ODataRecord } from '../types.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -157,7 +158,7 @@ function scanSource(bytes: Uint8Array, at: number, end: number, keys: number): {
  * The byte span `[start, end)` of the `_source.c` value in the line `bytes[start, end)` (without
  * its `\n`), when the line is exactly `recordJson` of `record`, its parse; else `undefined`.
  */
-export function cValueSpan(bytes: Uint8Array, start: number, end: number, record: { _source: Record<string, unknown> }): [number, number] | undefined {
+export function cValueSpan(bytes: Uint8Array, start: number, end: number, record: Pick<ODataRecord, '_source'>): [number, number] | undefined {
   if (!hasAt(bytes, start, INDEX_KEY)) return undefined;
   let at = stringEnd(bytes, start + INDEX_KEY.length, end);
   if (at < 0 || !hasAt(bytes, at, TYPE_KEY)) return undefined;

@@ -1,5 +1,6 @@
 /**
- * Encoding many short strings (record lines) into UTF-8 batches of about a fixed size.
+ * Encoding many short strings (record lines) into UTF-8 batches of about a fixed size, with bytes
+ * that are already UTF-8 (parts of lines kept as they are) between them.
  *
  * `Buffer.from(string)` on a large joined string is slow for text that is not Latin-1 (measured: about
  * 60 MB/s for 64 KiB strings of records with non-ASCII characters, on Node 20), while `buffer.write`
@@ -30,6 +31,22 @@ export class Utf8Batcher {
       return batch;
     }
     this.#append(text);
+    return this.#used >= this.#batchBytes ? this.#take() : undefined;
+  }
+
+  /**
+   * Appends `source[start, end)` as it is (no `\n`); returns the batch when it has reached its
+   * size, else `undefined`. A batch may end inside a line: the batches are meant to be joined.
+   */
+  pushBytes(source: Buffer, start: number, end: number): Buffer | undefined {
+    const length = end - start;
+    if (this.#used + length > this.#slab.length) {
+      const batch = this.#take();
+      if (length > this.#slab.length) this.#slab = Buffer.allocUnsafe(length);
+      this.#used += source.copy(this.#slab, this.#used, start, end);
+      return batch;
+    }
+    this.#used += source.copy(this.#slab, this.#used, start, end);
     return this.#used >= this.#batchBytes ? this.#take() : undefined;
   }
 

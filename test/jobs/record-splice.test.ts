@@ -81,6 +81,17 @@ test('retargetLines: the shortcut and the long way give the same bytes, on lines
   t.false(result.includes('sourcecell'));
 });
 
+test('retargetLines: a piece larger than one output batch, mixing both ways, comes out whole and in order', (t) => {
+  const lines = Array.from({ length: 2000 }, (_, i) => {
+    const r: ODataRecord = { _index: 'u0_x.role', _type: 'Role', _source: { s: { Name: `r${i} é€😀`, n: i }, c: 'sourcecell' }, _id: `r${i}` };
+    // Every third line takes the long way (a space), the others the shortcut.
+    return i % 3 === 0 ? recordJson(r).replace('"n":', '"n": ') : recordJson(r);
+  });
+  const text = `${lines.join('\n')}\n`;
+  t.true(Buffer.byteLength(text) > 3 * 64 * 1024);
+  t.is(retargetLines(Buffer.from(text), TARGET).toString('utf8'), longWay(text));
+});
+
 test('retargetLines: bytes that are not UTF-8 are written as their decoded text, never copied', (t) => {
   const line = Buffer.from(canonical({ s: { Name: 'aXb' }, c: 'cell0' }));
   line[line.indexOf('X')] = 0xff;
