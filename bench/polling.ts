@@ -3,15 +3,19 @@
  * Redis): `GET __export` under load during a running export, and the host's own route (a bare Koa
  * route of the same app answering the same JSON) under load during an export, each as a ratio to the
  * bare route under the same load with no job running, with p99 latency; and the status route with no
- * job running. Each store runs three rounds: the idle loads, then the loads during one export, back
- * to back, each ratio taken within its round (the same route's idle rate swings by half between
- * minutes on a shared machine) and the median of the rounds reported.
+ * job running. Each store runs in rounds (three by default): the idle loads, then the loads during
+ * one export, then the idle loads again in the reverse order, back to back; each ratio is taken
+ * within its round against the mean of the idle loads before and after (the same route's idle rate
+ * swings by half between minutes on a shared machine) and the median of the rounds reported. The
+ * host also reports where its time went during each load (`thread-times.ts`): garbage collection,
+ * its event loop's thread waiting for a core, and its other threads' CPU.
  * The host runs in its own process. The load comes from wrk when it is installed (a C load
  * generator, which needs a small part of a core for this load), else from autocannon in this
  * process (which needs about a whole core: on a 2-core machine an export's threads then slow the load
  * generator as well as the host, and the ratios are lower). The table says which one ran.
  *
- *   npx tsx bench/polling.ts [cellMb] [store ...]   (default 1000, and every store: memory fs redis;
+ *   npx tsx bench/polling.ts [--rounds N] [cellMb] [store ...]   (default 3 rounds, 1000 MB, and
+ *                                                   every store: memory fs redis;
  *                                                   the Redis part needs redis-server)
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -31,8 +35,6 @@ import { median } from './median.js';
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
 const AUTH = { authorization: 'Bearer bench-token' };
 const DURATION_S = 3;
-/** Rounds per store, each an idle measurement and an export's, back to back. */
-const ROUNDS = 3;
 const CONNECTIONS = 10;
 
 interface Load {
@@ -46,6 +48,14 @@ interface HostLoad extends Load {
   readonly busy: number;
   /** The event loop's longest block during the load, in ms. */
   readonly maxMs: number;
+  /** The share of the load's time the host's main thread was runnable but waited for a core. */
+  readonly waited?: number;
+  /** The CPU of the host's other threads (deflate, walkers, GC helpers, libuv), in cores. */
+  readonly others?: number;
+  /** The share of the load's time garbage collection paused the host's main thread. */
+  readonly gc: number;
+  /** The longest of those pauses, in ms. */
+  readonly gcMaxMs: number;
 }
 
 async function startHost(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
@@ -106,17 +116,26 @@ async function duringExport<T>(base: string, name: string, measure: () => Promis
   return { value, outlasted };
 }
 
-/** One round: idle loads, then loads during one export, back to back. */
+/**
+ * One round: idle loads, then loads during one export, then the idle loads again in the reverse
+ * order, so that the idle figures (the mean of before and after) are centred on the export's loads
+ * in time: on a shared machine the same load's rate drifts by a third within a minute.
+ */
 interface Round {
-  /** The bare route with no job running. */
-  readonly idle: HostLoad;
-  /** `GET __export` with no job running (what the status route costs by itself). */
-  readonly statusIdle: HostLoad;
+  /** The bare route with no job running, before the export and after it. */
+  readonly idle: readonly [HostLoad, HostLoad];
+  /** `GET __export` with no job running (what the status route costs by itself), before and after. */
+  readonly statusIdle: readonly [HostLoad, HostLoad];
   /** `GET __export` during an export. */
   readonly status: HostLoad;
   /** The bare route (the host's own) during an export. */
   readonly host: HostLoad;
   readonly outlasted: boolean;
+}
+
+/** The mean rate of a load measured before and after the export. */
+function meanRps([before, after]: readonly [Load, Load]): number {
+  return (before.rps + after.rps) / 2;
 }
 
 interface StoreRun {
@@ -130,29 +149,47 @@ async function measureStore(env: Record<string, string>, label: string): Promise
     // A load, with the host's event loop's busy share and longest block over it.
     const measured = async (path: string, headers?: Record<string, string>): Promise<HostLoad> => {
       await json(`${host.base}/__loop`);
+      const start = performance.now();
       const result = await load(`${host.base}${path}`, headers);
       const loop = await json(`${host.base}/__loop`);
-      return { ...result, busy: Number(loop['busy']), maxMs: Number(loop['maxMs']) };
+      const ms = performance.now() - start;
+      const share = (key: string): { [k: string]: number } => (typeof loop[key] === 'number' ? { [key]: loop[key] / ms } : {});
+      const { mainWaitMs: waited, othersMs: others } = { ...share('mainWaitMs'), ...share('othersMs') };
+      return {
+        ...result,
+        busy: Number(loop['busy']),
+        maxMs: Number(loop['maxMs']),
+        ...(waited === undefined ? {} : { waited, others }),
+        gc: Number(loop['gcMs']) / ms,
+        gcMaxMs: Number(loop['gcMaxMs']),
+      };
     };
     await load(`${host.base}/bare`); // warm-up
-    const rounds: Round[] = [];
-    for (let round = 1; round <= ROUNDS; round += 1) {
+    const done: Round[] = [];
+    for (let round = 1; round <= rounds; round += 1) {
       const idle = await measured('/bare');
       const statusIdle = await measured('/source/__export', AUTH);
       const during = await duringExport(host.base, `${label}-${round}`, async () => ({
         status: await measured('/source/__export', AUTH),
         host: await measured('/bare'),
       }));
-      rounds.push({ idle, statusIdle, ...during.value, outlasted: during.outlasted });
+      const statusAfter = await measured('/source/__export', AUTH);
+      const idleAfter = await measured('/bare');
+      done.push({ idle: [idle, idleAfter], statusIdle: [statusIdle, statusAfter], ...during.value, outlasted: during.outlasted });
     }
-    return { rounds };
+    return { rounds: done };
   } finally {
     host.child.kill('SIGTERM');
   }
 }
 
-const mb = Number(process.argv[2] ?? 1000);
-const stores = process.argv.length > 3 ? process.argv.slice(3) : ['memory', 'fs', 'redis'];
+const args = process.argv.slice(2);
+const roundsAt = args.indexOf('--rounds');
+/** Rounds per store, each an idle measurement and an export's, back to back. */
+const rounds = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : 3;
+if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error('--rounds takes a whole number of at least 1');
+const mb = Number(args[0] ?? 1000);
+const stores = args.length > 1 ? args.slice(1) : ['memory', 'fs', 'redis'];
 const work = await mkdtemp(join(tmpdir(), 'kcs-poll-'));
 const children: ChildProcess[] = [];
 try {
@@ -182,25 +219,46 @@ async function measureRedis(): Promise<StoreRun> {
 }
 
 function printTable(runs: readonly [string, StoreRun][]): void {
-  const cell = (l: HostLoad): string => `${l.rps} req/s, p99 ${l.p99} ms, loop ${Math.round(l.busy * 100)}%`;
+  const pct = (share: number): string => `${Math.round(share * 100)}%`;
+  const threads = (l: HostLoad): string => (l.waited === undefined ? '' : `, waited ${pct(l.waited)}, others ${(l.others ?? 0).toFixed(2)} cores`);
+  const cell = (l: HostLoad): string => `${l.rps} req/s, p99 ${l.p99} ms, loop ${pct(l.busy)}, GC ${pct(l.gc)}${threads(l)}`;
   const percent = (values: number[]): string => `${Math.round(median(values) * 100)}%`;
-  console.log('Each round measures the bare route and `GET __export` with no job running, then both during one export,');
-  console.log('back to back; a ratio is to the bare route of the same round. Medians of the rounds first, then each round.');
+  console.log('Each round measures the bare route and `GET __export` with no job running, then both during one export, then');
+  console.log('both idle again in the reverse order; a ratio is to the mean of the bare route before and after the export in');
+  console.log('the same round (so the reference is centred in time on the loads it is compared with). Medians of the rounds');
+  console.log('first, then each round.');
   console.log("\"loop\" is the share of a load's time the host's event loop was busy: below about 100% the host had time to");
   console.log('spare and the load generator, sharing the cores with the host and its export, set the rate.\n');
   console.log('| job store | `GET __export` idle / bare idle | `GET __export` during an export / bare idle | host route during an export / bare idle | worst p99 during an export | loop\'s longest block | loop busy: bare idle / during the export\'s loads |');
   console.log('|---|---|---|---|---|---|---|');
   for (const [label, { rounds }] of runs) {
-    const ratio = (pick: (r: Round) => Load): string => median(rounds.map((r) => pick(r).rps / r.idle.rps)).toFixed(2);
+    const ratio = (rps: (r: Round) => number): string => median(rounds.map((r) => rps(r) / meanRps(r.idle))).toFixed(2);
     const p99 = Math.max(...rounds.flatMap((r) => [r.status.p99, r.host.p99]));
     const loop = Math.max(...rounds.flatMap((r) => [r.status.maxMs, r.host.maxMs]));
-    const busy = `${percent(rounds.map((r) => r.idle.busy))} / ${percent(rounds.flatMap((r) => [r.status.busy, r.host.busy]))}`;
-    console.log(`| ${label} | ${ratio((r) => r.statusIdle)} | **${ratio((r) => r.status)}** | **${ratio((r) => r.host)}** | ${p99} ms | ${loop.toFixed(0)} ms | ${busy} |`);
+    const busy = `${percent(rounds.flatMap((r) => r.idle.map((l) => l.busy)))} / ${percent(rounds.flatMap((r) => [r.status.busy, r.host.busy]))}`;
+    console.log(`| ${label} | ${ratio((r) => meanRps(r.statusIdle))} | **${ratio((r) => r.status.rps)}** | **${ratio((r) => r.host.rps)}** | ${p99} ms | ${loop.toFixed(0)} ms | ${busy} |`);
+  }
+  console.log("\nWhere the host's time went, medians over the loads: the share of the time garbage collection paused its");
+  console.log('main thread, and (Linux) the share of the time its main thread was ready to run but waited for a core,');
+  console.log('and the CPU of its other threads (deflate, walkers, V8\'s GC helpers, libuv\'s pool), in cores.\n');
+  console.log('| job store | GC: bare idle / during the export | longest GC pause during the export | main thread waited: bare idle / during the export | other threads: bare idle / during the export |');
+  console.log('|---|---|---|---|---|');
+  for (const [label, { rounds: all }] of runs) {
+    const during = all.flatMap((r) => [r.status, r.host]);
+    const idle = all.flatMap((r) => r.idle);
+    const both = (pick: (l: HostLoad) => number | undefined, show: (v: number) => string): string => {
+      const a = idle.map(pick).filter((v) => v !== undefined);
+      const b = during.map(pick).filter((v) => v !== undefined);
+      return a.length === 0 || b.length === 0 ? 'n/a' : `${show(median(a))} / ${show(median(b))}`;
+    };
+    const gcMax = Math.max(...during.map((l) => l.gcMaxMs));
+    console.log(`| ${label} | ${both((l) => l.gc, pct)} | ${gcMax.toFixed(0)} ms | ${both((l) => l.waited, pct)} | ${both((l) => l.others, (v) => `${v.toFixed(2)} cores`)} |`);
   }
   console.log('\n| job store | round | host route, idle | `GET __export`, idle | `GET __export` during an export | host route during an export |');
   console.log('|---|---|---|---|---|---|');
   for (const [label, { rounds }] of runs) {
-    rounds.forEach((r, i) => console.log(`| ${label} | ${i + 1} | ${cell(r.idle)} | ${cell(r.statusIdle)} | ${cell(r.status)} | ${cell(r.host)} |`));
+    const pair = ([before, after]: readonly [HostLoad, HostLoad]): string => `${cell(before)}; after: ${cell(after)}`;
+    rounds.forEach((r, i) => console.log(`| ${label} | ${i + 1} | ${pair(r.idle)} | ${pair(r.statusIdle)} | ${cell(r.status)} | ${cell(r.host)} |`));
   }
   const short = runs.filter(([, run]) => run.rounds.some((r) => !r.outlasted)).map(([label]) => label);
   console.log(short.length === 0 ? '\nEvery export outlasted its loads.' : `\nAn export ended before its loads did for ${short.join(', ')}: use a larger cell.`);

@@ -2,7 +2,8 @@
  * The benchmark host, run as its own process: the router on the Fs adapters over DATA_DIR (jobs in
  * memory, in DATA_DIR/jobs when JOB_STORE=fs, or in Redis when REDIS_URL is set), a bare Koa route
  * `/bare` answering what a status GET answers (the host's own route), and `/__loop`: the event loop's
- * longest delay (ms) and the share of the time it was busy, since the last call. Prints
+ * longest delay (ms), the share of the time it was busy, and where the process's CPU time went
+ * (`thread-times.ts`), since the last call. Prints
  * `{"port":N}` once listening.
  */
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { RedisJobStore } from '../lib/adapters/redis/job-store.js';
 import { staticTokenAuth } from '../lib/adapters/auth/static-token.js';
 import { createCellSnapshotRouter } from '../lib/router.js';
 import type { JobStore } from '../lib/types.js';
+import { ThreadTimes } from './thread-times.js';
 
 const dataDir = process.env['DATA_DIR'] ?? '';
 const redisUrl = process.env['REDIS_URL'];
@@ -33,6 +35,7 @@ async function jobStore(): Promise<JobStore> {
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
 let utilisation = performance.eventLoopUtilization();
+const threads = new ThreadTimes();
 const router = createCellSnapshotRouter({
   cellUrl: 'path',
   cells: new FsCellDataSource({ root: join(dataDir, 'cells') }),
@@ -47,7 +50,7 @@ app.use(async (ctx, next) => {
     ctx.body = JSON.stringify({ status: 'exportation in progress', started_at: new Date().toISOString(), progress: '42%', exportation_name: 'bench' });
   } else if (ctx.path === '/__loop') {
     const now = performance.eventLoopUtilization();
-    ctx.body = { maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6, busy: performance.eventLoopUtilization(now, utilisation).utilization };
+    ctx.body = { maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6, busy: performance.eventLoopUtilization(now, utilisation).utilization, ...threads.sample() };
     loop.reset();
     utilisation = now;
   } else {

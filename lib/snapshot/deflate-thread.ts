@@ -3,17 +3,15 @@
  * lowered priority, so that an export does not take the core from the host's event loop.
  *
  * Why a thread of its own: on a busy host the export's CPU work (deflate about 30 ms per MiB, the
- * hashes a few ms) competes with the host's requests for the same cores. On Linux the nice value is
- * per thread, so this thread lowers its own (by {@link NICE_STEP}) and leaves every other thread of
- * the process as it was: the host's event loop wins a core whenever it has work, the export uses
- * what is left. Deflate runs ON this thread, synchronously: zlib's stream API would send it to
- * libuv's thread pool, which runs at the process's priority. Node has no stateful synchronous
+ * hashes a few ms) competes with the host's requests for the same cores. This thread lowers its own
+ * priority (`BACKGROUND_NICE_STEP`, see `util/inline-worker.ts`; Linux only): the host's event loop
+ * wins a core whenever it has work, the export uses what is left. Deflate runs ON this thread,
+ * synchronously: zlib's stream API would send it to libuv's thread pool, which runs at the
+ * process's priority. Node has no stateful synchronous
  * deflate, so each piece is deflated on its own with `finishFlush: Z_SYNC_FLUSH` (it ends
  * byte-aligned on an empty stored block) and the previous 32 KiB of the entry as its dictionary;
  * the pieces concatenate into one raw deflate stream, ended by an empty final block (`03 00`). The
- * dictionary keeps the size within a few hundredths of a percent of one deflate stream. On macOS
- * and Windows a thread cannot lower only its own priority (`os.setPriority(0, …)` would lower the
- * whole process), so there the thread runs at the process's priority.
+ * dictionary keeps the size within a few hundredths of a percent of one deflate stream.
  *
  * Requests are answered in order, one reply each. A thread that is idle holds no reference on the
  * event loop; a finished export returns its thread to a pool of one (an idle thread ends after
@@ -22,22 +20,13 @@
  * @module
  */
 import type { Worker } from 'node:worker_threads';
-import { startInlineWorker } from '../util/inline-worker.js';
-
-/** How much the thread raises its nice value above the process's (capped at 19, the lowest). */
-export const NICE_STEP = 10;
+import { BACKGROUND_NICE_STEP, startInlineWorker } from '../util/inline-worker.js';
 
 /** An idle pooled thread ends after this long. */
 export const IDLE_MS = 30_000;
 
 /** Pieces kept for reuse, at most. */
 const FREE_PIECES = 4;
-
-/** What the thread is started with. */
-interface ThreadData {
-  /** Nice values to add to the thread's own, or 0. */
-  readonly niceStep: number;
-}
 
 /** A request to the thread. */
 type Request =
@@ -63,19 +52,12 @@ interface Reply {
 }
 
 /** The thread's code: self-contained (see `startInlineWorker`). */
-function deflateThreadMain(data: ThreadData): void {
+function deflateThreadMain(): void {
   const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
   const os = require('node:os') as typeof import('node:os');
   const zlib = require('node:zlib') as typeof import('node:zlib');
   const crypto = require('node:crypto') as typeof import('node:crypto');
   const WINDOW = 32 * 1024;
-  if (data.niceStep > 0 && process.platform === 'linux') {
-    try {
-      os.setPriority(Math.min(19, os.getPriority() + data.niceStep));
-    } catch {
-      // A thread may always lower its priority; should it fail, the thread runs at the process's.
-    }
-  }
   let compress = false;
   let crc = 0;
   let hash = crypto.createHash('sha256');
@@ -163,7 +145,7 @@ export class DeflateThread {
 
   /** Starts a thread. */
   constructor() {
-    this.#worker = startInlineWorker(deflateThreadMain, { niceStep: NICE_STEP });
+    this.#worker = startInlineWorker(deflateThreadMain, undefined, { niceStep: BACKGROUND_NICE_STEP });
     this.#worker.unref();
     this.#worker.on('message', (reply: Reply) => {
       const waiter = this.#waiting.shift();

@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { crc32, inflateRawSync } from 'node:zlib';
 import test from 'ava';
-import { DeflateThread, NICE_STEP } from '../../lib/snapshot/deflate-thread.js';
+import { DeflateThread } from '../../lib/snapshot/deflate-thread.js';
+import { BACKGROUND_NICE_STEP } from '../../lib/util/inline-worker.js';
 import { tempDir } from '../helpers/tmp.js';
 import { HANG_MS, unlessHung } from '../helpers/wait.js';
 
@@ -75,7 +76,7 @@ test('on Linux the thread lowers its own priority and no other thread\'s; elsewh
   t.teardown(() => thread.terminate());
   const own = await thread.priority();
   t.is(getPriority(), before);
-  t.is(own, process.platform === 'linux' ? Math.min(19, before + NICE_STEP) : before);
+  t.is(own, process.platform === 'linux' ? Math.min(19, before + BACKGROUND_NICE_STEP) : before);
 });
 
 test('a request the thread cannot serve rejects with a clear error; the thread serves the next', async (t) => {

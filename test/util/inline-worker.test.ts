@@ -1,10 +1,11 @@
 /**
  * A worker started from a function's source text runs it with its worker data, whatever the
  * transpiler did to the function (the tests run the TypeScript sources through esbuild, which wraps
- * named functions and classes in a `__name` helper).
+ * named functions and classes in a `__name` helper), and at a lowered priority when asked.
  */
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { getPriority } from 'node:os';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { startInlineWorker } from '../../lib/util/inline-worker.js';
@@ -52,4 +53,30 @@ test('a host started with --input-type=module still gets a CommonJS worker, with
   ].join('\n');
   const { stdout } = await execFileAsync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script]);
   t.deepEqual(JSON.parse(stdout.trim()), []);
+});
+
+function reportPriority(): void {
+  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
+  parentPort?.postMessage((require('node:os') as typeof import('node:os')).getPriority());
+}
+
+async function workerPriority(niceStep?: number): Promise<number> {
+  const worker = startInlineWorker(reportPriority, undefined, niceStep === undefined ? {} : { niceStep });
+  try {
+    const [priority] = (await once(worker, 'message')) as [number];
+    return priority;
+  } finally {
+    await worker.terminate();
+  }
+}
+
+test("niceStep lowers the thread's own priority on Linux (capped at 19), never the process's; none keeps it", async (t) => {
+  const base = getPriority();
+  const lowered = await workerPriority(5);
+  const capped = await workerPriority(40);
+  const kept = await workerPriority();
+  t.is(getPriority(), base);
+  t.is(kept, base);
+  t.is(lowered, process.platform === 'linux' ? Math.min(19, base + 5) : base);
+  t.is(capped, process.platform === 'linux' ? 19 : base);
 });

@@ -19,7 +19,7 @@ import type { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { CONTENT_NAME, PMETA_NAME } from '../../snapshot/format.js';
 import type { DavMeta } from '../../types.js';
-import { startInlineWorker } from '../../util/inline-worker.js';
+import { BACKGROUND_NICE_STEP, startInlineWorker } from '../../util/inline-worker.js';
 import { isJsonObject } from '../../util/json.js';
 import { DAV_DIR, PRIVATE_ROOT_DIRS, pathKind } from './cell-layout.js';
 
@@ -275,7 +275,7 @@ const pool: { readonly worker: Worker; readonly timer: NodeJS.Timeout; readonly 
 /** A walker thread from the pool, or a new one. */
 function acquireThread(): Worker {
   const pooled = pool.pop();
-  if (pooled === undefined) return startInlineWorker(davWalkerThread, undefined);
+  if (pooled === undefined) return startInlineWorker(davWalkerThread, undefined, { niceStep: BACKGROUND_NICE_STEP });
   clearTimeout(pooled.timer);
   pooled.worker.off('exit', pooled.leave).off('error', pooled.leave);
   pooled.worker.ref();

@@ -1,12 +1,15 @@
 /**
  * The WebDAV walker of the Fs cell source, run on its worker thread: order, what is a resource,
- * `.pmeta` reading and its refusals, small contents read whole, counts, batches larger than one, and
- * stopping (early return, abort).
+ * `.pmeta` reading and its refusals, small contents read whole, counts, batches larger than one,
+ * stopping (early return, abort), and the thread's lowered priority.
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { BATCH_RESOURCES, countDav, walkDav, type DavResource, type WalkOptions } from '../../../lib/adapters/fs/dav-tree.js';
+import { BACKGROUND_NICE_STEP } from '../../../lib/util/inline-worker.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const OPTIONS: WalkOptions = { maxMetaBytes: 1_000_000, smallBytes: 64 * 1024 };
@@ -155,4 +158,35 @@ test('walks reuse their threads: one after another, and abandoned or aborted one
     t.deepEqual(await countDav(cell, signal), { davNodes: expected.length, bytes: expected.reduce((n, r) => n + (r.contentSize ?? 0), 0) });
     t.deepEqual((await walkAll(cell)).map((r) => r.path), expected.map((r) => r.path), `round ${round}`);
   }
+});
+
+/** The nice value of each thread of this process (Linux), from `/proc/self/task/<tid>/stat`. */
+function threadNiceValues(): number[] {
+  return readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // The fields after the command name (which may hold spaces) start with the third; nice is the 19th.
+      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+    } catch {
+      return []; // the thread ended meanwhile
+    }
+  });
+}
+
+test('on Linux the walker thread runs at the background priority, and no other thread is lowered', async (t) => {
+  const cell = await tempDir(t);
+  await resource(cell, '', { t: 'Cell' });
+  const base = getPriority();
+  const walked = await walkAll(cell);
+  t.is(walked.length, 1);
+  if (process.platform !== 'linux') {
+    t.log('not Linux: a thread cannot lower only its own priority, so the walker keeps the process\'s');
+    return;
+  }
+  // The walk's thread stays pooled after the walk, so it is still there to look at.
+  const lowered = Math.min(19, base + BACKGROUND_NICE_STEP);
+  const values = threadNiceValues();
+  t.true(values.includes(lowered), `a thread at ${lowered} among ${values.join(', ')}`);
+  t.is(getPriority(), base);
+  t.true(values.every((nice) => nice === base || nice === lowered), values.join(', '));
 });
