@@ -3,8 +3,9 @@
  * Redis): `GET __export` under load during a running export, and the host's own route (a bare Koa
  * route of the same app answering the same JSON) under load during an export, each as a ratio to the
  * bare route under the same load with no job running, with p99 latency; and the status route with no
- * job running. Each store runs in rounds (three by default): the idle loads, then the loads during
- * one export, then the idle loads again in the reverse order, back to back; each ratio is taken
+ * job running. Each store runs in rounds (three by default): the idle loads, the loads beside a
+ * busy loop of the lowest priority (the floor: `besideBusyLoop`), the loads during one export, then
+ * the idle loads again in the reverse order, back to back; each ratio is taken
  * within its round against the mean of the idle loads before and after (the same route's idle rate
  * swings by half between minutes on a shared machine) and the median of the rounds reported. The
  * host also reports where its time went during each load (`thread-times.ts`): garbage collection,
@@ -105,6 +106,26 @@ async function running(base: string): Promise<boolean> {
   return (await json(`${base}/source/__export`, { headers: AUTH }))['status'] === 'exportation in progress';
 }
 
+/**
+ * Runs `measure` beside a busy loop in a process of its own at the lowest priority (nice 19): what
+ * any CPU work on the machine's other core costs the host, however low its priority. On a 2-core
+ * machine the host and the load generator hand the cores back and forth on every request, and a core
+ * busy with even the lowest-priority work slows those handoffs. An export must use some CPU to
+ * progress, so this is the floor its loads are compared with.
+ */
+async function besideBusyLoop<T>(measure: () => Promise<T>): Promise<T> {
+  const code = "require('node:os').setPriority(19); process.stdout.write('spinning\\n'); for (;;) {}";
+  const spinner = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(spinner);
+  try {
+    await once(createInterface({ input: spinner.stdout! }), 'line');
+    return await measure();
+  } finally {
+    spinner.kill('SIGKILL');
+    await once(spinner, 'exit');
+  }
+}
+
 /** Runs `measure` while an export runs; resolves to its result and whether the export outlasted it. */
 async function duringExport<T>(base: string, name: string, measure: () => Promise<T>): Promise<{ value: T; outlasted: boolean }> {
   const post = await fetch(`${base}/source/__export`, { method: 'POST', headers: AUTH, body: JSON.stringify({ Name: name }) });
@@ -126,6 +147,10 @@ interface Round {
   readonly idle: readonly [HostLoad, HostLoad];
   /** `GET __export` with no job running (what the status route costs by itself), before and after. */
   readonly statusIdle: readonly [HostLoad, HostLoad];
+  /** `GET __export` beside a lowest-priority busy loop (the floor, see `besideBusyLoop`). */
+  readonly statusFloor: HostLoad;
+  /** The bare route beside a lowest-priority busy loop. */
+  readonly hostFloor: HostLoad;
   /** `GET __export` during an export. */
   readonly status: HostLoad;
   /** The bare route (the host's own) during an export. */
@@ -169,13 +194,17 @@ async function measureStore(env: Record<string, string>, label: string): Promise
     for (let round = 1; round <= rounds; round += 1) {
       const idle = await measured('/bare');
       const statusIdle = await measured('/source/__export', AUTH);
+      const floor = await besideBusyLoop(async () => ({
+        statusFloor: await measured('/source/__export', AUTH),
+        hostFloor: await measured('/bare'),
+      }));
       const during = await duringExport(host.base, `${label}-${round}`, async () => ({
         status: await measured('/source/__export', AUTH),
         host: await measured('/bare'),
       }));
       const statusAfter = await measured('/source/__export', AUTH);
       const idleAfter = await measured('/bare');
-      done.push({ idle: [idle, idleAfter], statusIdle: [statusIdle, statusAfter], ...during.value, outlasted: during.outlasted });
+      done.push({ idle: [idle, idleAfter], statusIdle: [statusIdle, statusAfter], ...floor, ...during.value, outlasted: during.outlasted });
     }
     return { rounds: done };
   } finally {
@@ -223,20 +252,23 @@ function printTable(runs: readonly [string, StoreRun][]): void {
   const threads = (l: HostLoad): string => (l.waited === undefined ? '' : `, waited ${pct(l.waited)}, others ${(l.others ?? 0).toFixed(2)} cores`);
   const cell = (l: HostLoad): string => `${l.rps} req/s, p99 ${l.p99} ms, loop ${pct(l.busy)}, GC ${pct(l.gc)}${threads(l)}`;
   const percent = (values: number[]): string => `${Math.round(median(values) * 100)}%`;
-  console.log('Each round measures the bare route and `GET __export` with no job running, then both during one export, then');
-  console.log('both idle again in the reverse order; a ratio is to the mean of the bare route before and after the export in');
-  console.log('the same round (so the reference is centred in time on the loads it is compared with). Medians of the rounds');
-  console.log('first, then each round.');
+  console.log('Each round measures the bare route and `GET __export` with no job running, then both beside a busy loop in a');
+  console.log('process at the lowest priority (nice 19: the floor, what any CPU work on the other core costs the host), then');
+  console.log('both during one export, then both idle again in the reverse order; a ratio is to the mean of the bare route');
+  console.log('before and after, in the same round (a reference centred in time on the loads it is compared with).');
+  console.log('Medians of the rounds first, then each round.');
   console.log("\"loop\" is the share of a load's time the host's event loop was busy: below about 100% the host had time to");
   console.log('spare and the load generator, sharing the cores with the host and its export, set the rate.\n');
-  console.log('| job store | `GET __export` idle / bare idle | `GET __export` during an export / bare idle | host route during an export / bare idle | worst p99 during an export | loop\'s longest block | loop busy: bare idle / during the export\'s loads |');
+  console.log('| job store | `GET __export` idle / bare idle | `GET __export` during an export / bare idle (floor: beside the nice-19 loop) | host route during an export / bare idle (floor) | worst p99 during an export | loop\'s longest block | loop busy: bare idle / during the export\'s loads |');
   console.log('|---|---|---|---|---|---|---|');
   for (const [label, { rounds }] of runs) {
     const ratio = (rps: (r: Round) => number): string => median(rounds.map((r) => rps(r) / meanRps(r.idle))).toFixed(2);
     const p99 = Math.max(...rounds.flatMap((r) => [r.status.p99, r.host.p99]));
     const loop = Math.max(...rounds.flatMap((r) => [r.status.maxMs, r.host.maxMs]));
     const busy = `${percent(rounds.flatMap((r) => r.idle.map((l) => l.busy)))} / ${percent(rounds.flatMap((r) => [r.status.busy, r.host.busy]))}`;
-    console.log(`| ${label} | ${ratio((r) => meanRps(r.statusIdle))} | **${ratio((r) => r.status.rps)}** | **${ratio((r) => r.host.rps)}** | ${p99} ms | ${loop.toFixed(0)} ms | ${busy} |`);
+    const status = `**${ratio((r) => r.status.rps)}** (${ratio((r) => r.statusFloor.rps)})`;
+    const host = `**${ratio((r) => r.host.rps)}** (${ratio((r) => r.hostFloor.rps)})`;
+    console.log(`| ${label} | ${ratio((r) => meanRps(r.statusIdle))} | ${status} | ${host} | ${p99} ms | ${loop.toFixed(0)} ms | ${busy} |`);
   }
   console.log("\nWhere the host's time went, medians over the loads: the share of the time garbage collection paused its");
   console.log('main thread, and (Linux) the share of the time its main thread was ready to run but waited for a core,');
@@ -254,11 +286,11 @@ function printTable(runs: readonly [string, StoreRun][]): void {
     const gcMax = Math.max(...during.map((l) => l.gcMaxMs));
     console.log(`| ${label} | ${both((l) => l.gc, pct)} | ${gcMax.toFixed(0)} ms | ${both((l) => l.waited, pct)} | ${both((l) => l.others, (v) => `${v.toFixed(2)} cores`)} |`);
   }
-  console.log('\n| job store | round | host route, idle | `GET __export`, idle | `GET __export` during an export | host route during an export |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('\n| job store | round | host route, idle | `GET __export`, idle | `GET __export` beside the nice-19 loop | host route beside it | `GET __export` during an export | host route during an export |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const [label, { rounds }] of runs) {
     const pair = ([before, after]: readonly [HostLoad, HostLoad]): string => `${cell(before)}; after: ${cell(after)}`;
-    rounds.forEach((r, i) => console.log(`| ${label} | ${i + 1} | ${pair(r.idle)} | ${pair(r.statusIdle)} | ${cell(r.status)} | ${cell(r.host)} |`));
+    rounds.forEach((r, i) => console.log(`| ${label} | ${i + 1} | ${pair(r.idle)} | ${pair(r.statusIdle)} | ${cell(r.statusFloor)} | ${cell(r.hostFloor)} | ${cell(r.status)} | ${cell(r.host)} |`));
   }
   const short = runs.filter(([, run]) => run.rounds.some((r) => !r.outlasted)).map(([label]) => label);
   console.log(short.length === 0 ? '\nEvery export outlasted its loads.' : `\nAn export ended before its loads did for ${short.join(', ')}: use a larger cell.`);

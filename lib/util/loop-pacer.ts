@@ -8,10 +8,18 @@
  * How it knows the host is busy: now and then (every {@link LoopPacerOptions.probeEveryMs}) all
  * background work pauses together for a short probe ({@link LoopPacerOptions.pauseMs}), and the
  * event loop's utilisation during that pause is the host's alone. When it is at least
- * {@link LoopPacerOptions.hostBusy}, background work runs paced: {@link LoopPacerOptions.runMs} of
- * work, then a pause of {@link LoopPacerOptions.pauseMs}, each pause measuring the host again; once a
- * pause finds the host below the threshold, background work runs freely again. A job alone costs one
- * probe per period (about 4% of its time); with a busy host it takes about a seventh of the loop.
+ * {@link LoopPacerOptions.hostBusy}, background work runs paced: a stretch of work, then a pause of
+ * {@link LoopPacerOptions.pauseMs}, each pause measuring the host again; once a pause finds the host
+ * below the threshold, background work runs freely again.
+ *
+ * How much work a paced stretch holds: the share of the loop that the host left idle in the last
+ * pause. A pause in which the host kept the loop busy a fraction `u` of the time allows
+ * `pauseMs × (1 − u) / u` ms of work (see {@link pacedRunMs}), so background work takes about `1 − u`
+ * of the loop: a third beside a host busy two thirds of the time, and, beside a host that keeps the
+ * loop saturated, {@link LoopPacerOptions.minRunMs} per pause (about 2.5%), which still guarantees
+ * progress. Requests that queued during a stretch are served in the next pause and count as the
+ * host's work there, so a stretch that was too long makes the next one shorter. A job alone costs
+ * one probe per period (about 4% of its time).
  *
  * @module
  */
@@ -25,8 +33,11 @@ export interface LoopPacerOptions {
   readonly probeEveryMs?: number;
   /** The length of a probe, and of a pause when paced, in ms. Default 20. */
   readonly pauseMs?: number;
-  /** Work between two pauses when paced, in ms. Default 3. */
-  readonly runMs?: number;
+  /**
+   * The least work between two pauses when paced, in ms: what background work keeps beside a host
+   * that saturates the event loop. Default 0.5.
+   */
+  readonly minRunMs?: number;
   /** The host's utilisation of the loop (0-1) from which background work is paced. Default 0.6. */
   readonly hostBusy?: number;
 }
@@ -35,8 +46,10 @@ export interface LoopPacerOptions {
 export class LoopPacer {
   readonly #probeEveryMs: number;
   readonly #pauseMs: number;
-  readonly #runMs: number;
+  readonly #minRunMs: number;
   readonly #hostBusy: number;
+  /** The work allowed between two pauses while paced, from the last pause. */
+  #runMs = 0;
   #paced = false;
   /** When the current stretch of work began (paced), or when the next probe is due (free). */
   #due: number;
@@ -46,7 +59,7 @@ export class LoopPacer {
   constructor(options: LoopPacerOptions = {}) {
     this.#probeEveryMs = options.probeEveryMs ?? 500;
     this.#pauseMs = options.pauseMs ?? 20;
-    this.#runMs = options.runMs ?? 3;
+    this.#minRunMs = options.minRunMs ?? 0.5;
     this.#hostBusy = options.hostBusy ?? 0.6;
     this.#due = performance.now() + this.#probeEveryMs;
   }
@@ -54,6 +67,11 @@ export class LoopPacer {
   /** Whether background work is paced now (the last pause found the host busy). */
   get paced(): boolean {
     return this.#paced;
+  }
+
+  /** The work allowed between two pauses while paced, in ms (see {@link pacedRunMs}). */
+  get runMs(): number {
+    return this.#runMs;
   }
 
   /**
@@ -84,8 +102,20 @@ export class LoopPacer {
   async #measurePause(): Promise<void> {
     const start = performance.eventLoopUtilization();
     await sleep(this.#pauseMs);
-    this.#paced = performance.eventLoopUtilization(start).utilization >= this.#hostBusy;
+    const busy = performance.eventLoopUtilization(start).utilization;
+    this.#paced = busy >= this.#hostBusy;
+    this.#runMs = pacedRunMs(busy, this.#pauseMs, this.#minRunMs, this.#probeEveryMs);
   }
+}
+
+/**
+ * The work allowed between two pauses after a pause in which the host kept the loop busy the
+ * fraction `busy` of the time: `pauseMs × (1 − busy) / busy`, so that background work takes the
+ * share the host left idle; at least `minRunMs`, at most `maxRunMs` (a free stretch's length).
+ */
+export function pacedRunMs(busy: number, pauseMs: number, minRunMs: number, maxRunMs: number): number {
+  const idleShare = (pauseMs * (1 - busy)) / busy;
+  return Math.min(maxRunMs, Math.max(minRunMs, Number.isFinite(idleShare) ? idleShare : maxRunMs));
 }
 
 /** The process's pacer, shared by every job so that their pauses coincide. */
