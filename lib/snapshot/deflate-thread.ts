@@ -4,11 +4,11 @@
  *
  * Why a thread of its own: on a busy host the export's CPU work (deflate about 30 ms per MiB, the
  * hashes a few ms) competes with the host's requests for the same cores. This thread lowers its own
- * priority (`BACKGROUND_NICE_STEP`, see `util/inline-worker.ts`; Linux only): the host's event loop
- * wins a core whenever it has work, the export uses what is left. Deflate runs ON this thread,
+ * priority (`BACKGROUND_NICE_STEP`, see `util/inline-worker.ts`; Linux only), so the scheduler
+ * prefers the host's threads and the export uses what they leave. Deflate runs ON this thread,
  * synchronously: zlib's stream API would send it to libuv's thread pool, which runs at the
- * process's priority. Node has no stateful synchronous
- * deflate, so each piece is deflated on its own with `finishFlush: Z_SYNC_FLUSH` (it ends
+ * process's priority. Node has no stateful synchronous deflate, so each piece is deflated on its
+ * own with `finishFlush: Z_SYNC_FLUSH` (it ends
  * byte-aligned on an empty stored block) and the previous 32 KiB of the entry as its dictionary;
  * the pieces concatenate into one raw deflate stream, ended by an empty final block (`03 00`). The
  * dictionary keeps the size within a few hundredths of a percent of one deflate stream.
