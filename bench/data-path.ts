@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type CellShape, SHAPES, makeCell, shapeOfMb } from './make-cell.js';
-import { median } from './median.js';
+import { median, takeRounds } from './rounds.js';
 
 const run = promisify(execFile);
 const PHASE = fileURLToPath(new URL('./phase.ts', import.meta.url));
@@ -73,9 +73,7 @@ function shapeOf(arg: string): [string, CellShape] {
 }
 
 const args = process.argv.slice(2);
-const roundsAt = args.indexOf('--rounds');
-const rounds = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : 3;
-if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error('--rounds takes a whole number of at least 1');
+const rounds = takeRounds(args);
 const shapes = (args.length > 0 ? args : Object.keys(SHAPES)).map(shapeOf);
 const work = await mkdtemp(join(tmpdir(), 'kcs-bench-'));
 try {

@@ -31,7 +31,7 @@ import autocannon from 'autocannon';
 import { freePort } from '../test/helpers/ports.js';
 import { hasTool } from '../test/helpers/tools.js';
 import { makeCell } from './make-cell.js';
-import { median } from './median.js';
+import { median, takeRounds } from './rounds.js';
 
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
 const AUTH = { authorization: 'Bearer bench-token' };
@@ -138,9 +138,10 @@ async function duringExport<T>(base: string, name: string, measure: () => Promis
 }
 
 /**
- * One round: idle loads, then loads during one export, then the idle loads again in the reverse
- * order, so that the idle figures (the mean of before and after) are centred on the export's loads
- * in time: on a shared machine the same load's rate drifts by a third within a minute.
+ * One round: idle loads, loads beside the busy loop (the floor), loads during one export, then the
+ * idle loads again in the reverse order, so that the idle figures (the mean of before and after) are
+ * centred in time on the loads they are compared with: on a shared machine the same load's rate
+ * drifts by a third within a minute.
  */
 interface Round {
   /** The bare route with no job running, before the export and after it. */
@@ -171,20 +172,19 @@ async function measureStore(env: Record<string, string>, label: string): Promise
   const host = await startHost(env);
   children.push(host.child);
   try {
-    // A load, with the host's event loop's busy share and longest block over it.
+    // A load, with what the host's event loop and threads did over it (the host's `/__loop`).
     const measured = async (path: string, headers?: Record<string, string>): Promise<HostLoad> => {
       await json(`${host.base}/__loop`);
       const start = performance.now();
       const result = await load(`${host.base}${path}`, headers);
       const loop = await json(`${host.base}/__loop`);
       const ms = performance.now() - start;
-      const share = (key: string): { [k: string]: number } => (typeof loop[key] === 'number' ? { [key]: loop[key] / ms } : {});
-      const { mainWaitMs: waited, othersMs: others } = { ...share('mainWaitMs'), ...share('othersMs') };
+      const { mainWaitMs, othersMs } = loop;
       return {
         ...result,
         busy: Number(loop['busy']),
         maxMs: Number(loop['maxMs']),
-        ...(waited === undefined ? {} : { waited, others }),
+        ...(typeof mainWaitMs === 'number' ? { waited: mainWaitMs / ms, others: Number(othersMs) / ms } : {}),
         gc: Number(loop['gcMs']) / ms,
         gcMaxMs: Number(loop['gcMaxMs']),
       };
@@ -213,10 +213,8 @@ async function measureStore(env: Record<string, string>, label: string): Promise
 }
 
 const args = process.argv.slice(2);
-const roundsAt = args.indexOf('--rounds');
-/** Rounds per store, each an idle measurement and an export's, back to back. */
-const rounds = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : 3;
-if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error('--rounds takes a whole number of at least 1');
+/** Rounds per store (see {@link Round}). */
+const rounds = takeRounds(args);
 const mb = Number(args[0] ?? 1000);
 const stores = args.length > 1 ? args.slice(1) : ['memory', 'fs', 'redis'];
 const work = await mkdtemp(join(tmpdir(), 'kcs-poll-'));
@@ -251,7 +249,6 @@ function printTable(runs: readonly [string, StoreRun][]): void {
   const pct = (share: number): string => `${Math.round(share * 100)}%`;
   const threads = (l: HostLoad): string => (l.waited === undefined ? '' : `, waited ${pct(l.waited)}, others ${(l.others ?? 0).toFixed(2)} cores`);
   const cell = (l: HostLoad): string => `${l.rps} req/s, p99 ${l.p99} ms, loop ${pct(l.busy)}, GC ${pct(l.gc)}${threads(l)}`;
-  const percent = (values: number[]): string => `${Math.round(median(values) * 100)}%`;
   console.log('Each round measures the bare route and `GET __export` with no job running, then both beside a busy loop in a');
   console.log('process at the lowest priority (nice 19: the floor, what any CPU work on the other core costs the host), then');
   console.log('both during one export, then both idle again in the reverse order; a ratio is to the mean of the bare route');
@@ -265,7 +262,7 @@ function printTable(runs: readonly [string, StoreRun][]): void {
     const ratio = (rps: (r: Round) => number): string => median(rounds.map((r) => rps(r) / meanRps(r.idle))).toFixed(2);
     const p99 = Math.max(...rounds.flatMap((r) => [r.status.p99, r.host.p99]));
     const loop = Math.max(...rounds.flatMap((r) => [r.status.maxMs, r.host.maxMs]));
-    const busy = `${percent(rounds.flatMap((r) => r.idle.map((l) => l.busy)))} / ${percent(rounds.flatMap((r) => [r.status.busy, r.host.busy]))}`;
+    const busy = `${pct(median(rounds.flatMap((r) => r.idle.map((l) => l.busy))))} / ${pct(median(rounds.flatMap((r) => [r.status.busy, r.host.busy])))}`;
     const status = `**${ratio((r) => r.status.rps)}** (${ratio((r) => r.statusFloor.rps)})`;
     const host = `**${ratio((r) => r.host.rps)}** (${ratio((r) => r.hostFloor.rps)})`;
     console.log(`| ${label} | ${ratio((r) => meanRps(r.statusIdle))} | ${status} | ${host} | ${p99} ms | ${loop.toFixed(0)} ms | ${busy} |`);

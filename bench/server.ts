@@ -3,8 +3,7 @@
  * memory, in DATA_DIR/jobs when JOB_STORE=fs, or in Redis when REDIS_URL is set), a bare Koa route
  * `/bare` answering what a status GET answers (the host's own route), and `/__loop`: the event loop's
  * longest delay (ms), the share of the time it was busy, and where the process's CPU time went
- * (`thread-times.ts`), since the last call. Prints
- * `{"port":N}` once listening.
+ * (`thread-times.ts`), since the last call. Prints `{"port":N}` once listening.
  */
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';

@@ -1,6 +1,6 @@
 /**
  * Where the host process's CPU time went, for the polling benchmark's host (`bench/server.ts`):
- * how long its main thread (the event loop) ran and how long it waited for a core while runnable,
+ * how long its main thread (the event loop) waited for a core while runnable,
  * how much CPU its other threads used (the deflate and walker threads, V8's garbage-collection
  * helpers, libuv's pool), and how long garbage collection paused the main thread. Read from Linux's
  * per-thread scheduler statistics (`/proc/self/task/<tid>/schedstat`: nanoseconds on a core, then
@@ -13,8 +13,6 @@ import { PerformanceObserver } from 'node:perf_hooks';
 
 /** What the process's threads did between two {@link ThreadTimes.sample} calls, in ms. */
 export interface ThreadSample {
-  /** The main thread's time on a core. */
-  readonly mainRunMs?: number;
   /** The main thread's time runnable but waiting for a core (taken by another thread or process). */
   readonly mainWaitMs?: number;
   /** The CPU time of every other thread of the process. */
@@ -36,7 +34,8 @@ function schedstat(tid: string): [number, number] | undefined {
 
 /** Samples the process's thread times; each sample covers the time since the previous one. */
 export class ThreadTimes {
-  readonly #last = new Map<string, [number, number]>();
+  /** Each thread's times at the previous sample, by thread id. */
+  #last = new Map<string, [number, number]>();
   #gcMs = 0;
   #gcMaxMs = 0;
 
@@ -53,8 +52,7 @@ export class ThreadTimes {
   /** The times since the previous sample (or since the constructor). */
   sample(): ThreadSample {
     const main = String(process.pid);
-    let mainRunMs: number | undefined;
-    let mainWaitMs = 0;
+    let mainWaitMs: number | undefined;
     let othersMs = 0;
     let tids: string[] = [];
     try {
@@ -68,18 +66,13 @@ export class ThreadTimes {
       if (now === undefined) continue;
       seen.set(tid, now);
       const [run, wait] = this.#last.get(tid) ?? [0, 0];
-      if (tid === main) {
-        mainRunMs = now[0] - run;
-        mainWaitMs = now[1] - wait;
-      } else {
-        othersMs += now[0] - run;
-      }
+      if (tid === main) mainWaitMs = now[1] - wait;
+      else othersMs += now[0] - run;
     }
-    this.#last.clear();
-    for (const [tid, times] of seen) this.#last.set(tid, times);
+    this.#last = seen;
     const gc = { gcMs: this.#gcMs, gcMaxMs: this.#gcMaxMs };
     this.#gcMs = 0;
     this.#gcMaxMs = 0;
-    return { ...(mainRunMs === undefined ? {} : { mainRunMs, mainWaitMs, othersMs }), ...gc };
+    return { ...(mainWaitMs === undefined ? {} : { mainWaitMs, othersMs }), ...gc };
   }
 }

@@ -24,14 +24,11 @@ export class Utf8Batcher {
   pushLine(text: string): Buffer | undefined {
     // A UTF-16 code unit is at most 3 UTF-8 bytes (a surrogate pair, 2 units, is 4 bytes).
     const most = text.length * 3 + 1;
-    if (this.#used + most > this.#slab.length) {
-      const batch = this.#take();
-      if (most > this.#slab.length) this.#slab = Buffer.allocUnsafe(most);
-      this.#append(text);
-      return batch;
-    }
-    this.#append(text);
-    return this.#used >= this.#batchBytes ? this.#take() : undefined;
+    const overflow = this.#used + most > this.#slab.length;
+    const batch = overflow ? this.#makeRoom(most) : undefined;
+    this.#used += this.#slab.write(text, this.#used);
+    this.#slab[this.#used++] = 0x0a;
+    return overflow ? batch : this.#takeIfFull();
   }
 
   /**
@@ -40,14 +37,10 @@ export class Utf8Batcher {
    */
   pushBytes(source: Buffer, start: number, end: number): Buffer | undefined {
     const length = end - start;
-    if (this.#used + length > this.#slab.length) {
-      const batch = this.#take();
-      if (length > this.#slab.length) this.#slab = Buffer.allocUnsafe(length);
-      this.#used += source.copy(this.#slab, this.#used, start, end);
-      return batch;
-    }
+    const overflow = this.#used + length > this.#slab.length;
+    const batch = overflow ? this.#makeRoom(length) : undefined;
     this.#used += source.copy(this.#slab, this.#used, start, end);
-    return this.#used >= this.#batchBytes ? this.#take() : undefined;
+    return overflow ? batch : this.#takeIfFull();
   }
 
   /** The bytes not yet handed out, or `undefined` when there are none. */
@@ -55,9 +48,15 @@ export class Utf8Batcher {
     return this.#take();
   }
 
-  #append(text: string): void {
-    this.#used += this.#slab.write(text, this.#used);
-    this.#slab[this.#used++] = 0x0a;
+  /** Hands out what the slab holds, and grows the slab if `bytes` would not fit an empty one. */
+  #makeRoom(bytes: number): Buffer | undefined {
+    const batch = this.#take();
+    if (bytes > this.#slab.length) this.#slab = Buffer.allocUnsafe(bytes);
+    return batch;
+  }
+
+  #takeIfFull(): Buffer | undefined {
+    return this.#used >= this.#batchBytes ? this.#take() : undefined;
   }
 
   #take(): Buffer | undefined {
