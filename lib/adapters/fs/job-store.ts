@@ -15,7 +15,9 @@
  * - `.lock`: the store-wide lock (see `lock.ts`): every `claim`, `renew`, `finish` and `reap` runs
  *   its read-check-write under it, which makes the per-cell check and the global `maxRunning` count
  *   of a claim atomic together, across processes. `get` and `countRunning` read without the lock:
- *   each cell file is always complete, old or new.
+ *   each cell file is always complete, old or new. A lock left by a process killed while holding it
+ *   is removed when a store instance first touches the root (a read too), and at once by any
+ *   contender, so a crash leaves no lock behind.
  *
  * The transitions are the same pure functions `MemoryJobStore` applies.
  */
@@ -35,12 +37,13 @@ import {
   renewJob,
 } from '../../jobs/transitions.js';
 import { withFsFaults } from './fs-faults.js';
-import { withFileLock } from './lock.js';
+import { breakAbandonedLock, withFileLock } from './lock.js';
 import type { FileLockOptions } from './lock.js';
 import {
   errorCode,
   fileKey,
   inFlightTemps,
+  processIsRunning,
   readJsonFile,
   removeFile,
   syncDir,
@@ -61,12 +64,7 @@ const ABANDONED_TEMP_MS = 10 * 60_000;
 function writerIsGone(entry: string): boolean {
   const pid = /^\.tmp-p(\d{1,10})-/.exec(entry)?.[1];
   if (pid === undefined || Number(pid) === process.pid) return pid !== undefined;
-  try {
-    process.kill(Number(pid), 0);
-    return false;
-  } catch (error) {
-    return errorCode(error) === 'ESRCH';
-  }
+  return !processIsRunning(Number(pid));
 }
 
 /** Options of {@link FsJobStore}. */
@@ -117,6 +115,7 @@ export class FsJobStore implements JobStore {
   readonly #lockPath: string;
   readonly #lockOptions: FileLockOptions;
   #ready: Promise<void> | undefined;
+  #lockRecovery: Promise<void> | undefined;
 
   /** @param options - the root directory and lock timing. */
   constructor(options: FsJobStoreOptions) {
@@ -138,11 +137,24 @@ export class FsJobStore implements JobStore {
       await mkdir(this.#cellsDir, { recursive: true });
       await mkdir(this.#activeDir, { recursive: true });
       await this.#removeAbandonedTemps();
+      await this.#recoverLock();
     })().catch((error: unknown) => {
       this.#ready = undefined;
       throw error;
     });
     return this.#ready;
+  }
+
+  /**
+   * Removes the store lock of a process killed while holding it, once per instance. Never rejects: a
+   * lock it could not remove is broken by the next contender all the same.
+   */
+  #recoverLock(): Promise<void> {
+    this.#lockRecovery ??= breakAbandonedLock(this.#lockPath, this.#lockOptions).then(
+      () => undefined,
+      () => undefined,
+    );
+    return this.#lockRecovery;
   }
 
   async #removeAbandonedTemps(): Promise<void> {
@@ -307,11 +319,13 @@ export class FsJobStore implements JobStore {
 
   /** {@inheritDoc JobStore.get} */
   async get(cellId: string): Promise<CellJobState> {
+    await this.#recoverLock();
     return this.#read(cellId);
   }
 
   /** {@inheritDoc JobStore.countRunning} */
   async countRunning(): Promise<number> {
+    await this.#recoverLock();
     return this.#countLive(Date.now(), false);
   }
 }

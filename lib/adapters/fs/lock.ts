@@ -8,14 +8,16 @@
  * that died and is broken. The holder marks the directory with an `owner-<pid>-<random>` file (empty,
  * so that a lock can be taken on a full disk) and releases it only while that file is still there, so
  * a holder whose lock was broken (it stalled for longer than `staleMs`) never removes the lock of the
- * next holder. Breaking is itself serialised by a second directory (`<path>.break`) and the staleness
- * is re-checked under it, so two processes that both saw one stale lock cannot remove a lock that a
- * third process has just taken.
+ * next holder. A lock whose owner file names a process that no longer runs on this machine (it was
+ * killed while holding the lock) is broken at once, by a contender or by {@link breakAbandonedLock},
+ * without waiting for it to go stale. Breaking is itself serialised by a second directory
+ * (`<path>.break`) and the reason to break is re-checked under it, so two processes that both saw one
+ * abandoned lock cannot remove a lock that a third process has just taken.
  */
-import { mkdir, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { KeyedQueue } from '../../util/keyed-queue.js';
-import { errorCode, randomId } from './store-files.js';
+import { errorCode, processIsRunning, randomId } from './store-files.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Options of {@link withFileLock}. */
@@ -57,11 +59,42 @@ async function lockStat(path: string): Promise<{ ino: number; mtimeMs: number } 
   }
 }
 
+/** The name of a holder's owner file: the pid is in the name, the file is empty. */
+function ownerName(): string {
+  return `owner-${process.pid}-${randomId()}`;
+}
+
 /**
- * Breaks the lock at `path` if it is still the stale one seen (same inode, still stale), under the
- * breaker directory so that only one process breaks at a time.
+ * Whether the lock directory at `path` is marked only by owners that no longer run on this machine.
+ * A lock without an owner file (just created, its owner file not written yet) is not abandoned.
  */
-async function breakStale(path: string, seenIno: number, staleMs: number): Promise<void> {
+async function ownersAreGone(path: string): Promise<boolean> {
+  let names: string[];
+  try {
+    names = await readdir(path);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw error;
+  }
+  const pids = names.flatMap((name) => {
+    const pid = /^owner-(\d{1,10})-/.exec(name)?.[1];
+    return pid === undefined ? [] : [Number(pid)];
+  });
+  return pids.length > 0 && pids.every((pid) => !processIsRunning(pid));
+}
+
+/**
+ * Breaks the lock at `path` if it is still the one seen (same inode) and `abandoned` still says so,
+ * under the breaker directory so that only one process breaks at a time. Resolves to whether it
+ * removed the lock.
+ */
+async function breakLock(
+  path: string,
+  seenIno: number,
+  staleMs: number,
+  abandoned: (lock: { mtimeMs: number }) => Promise<boolean>,
+): Promise<boolean> {
   const breaker = `${path}.break`;
   try {
     await mkdir(breaker);
@@ -70,21 +103,40 @@ async function breakStale(path: string, seenIno: number, staleMs: number): Promi
     // Another process is breaking. If it died doing so, its breaker is stale too: remove it.
     const b = await lockStat(breaker);
     if (b !== undefined && Date.now() - b.mtimeMs > staleMs) await removeDir(breaker);
-    return;
+    return false;
   }
   try {
     const now = await lockStat(path);
-    if (now !== undefined && now.ino === seenIno && Date.now() - now.mtimeMs > staleMs) {
-      await rm(path, { recursive: true, force: true });
-    }
+    if (now === undefined || now.ino !== seenIno || !(await abandoned(now))) return false;
+    await rm(path, { recursive: true, force: true });
+    return true;
   } finally {
     await removeDir(breaker);
   }
 }
 
-/** Takes the directory lock at `path`, breaking a stale one; resolves to the path of our owner file. */
+/** Whether a lock is abandoned: not refreshed for `staleMs`, or its owners no longer run. */
+function abandonedTest(path: string, staleMs: number): (lock: { mtimeMs: number }) => Promise<boolean> {
+  return async (lock) => Date.now() - lock.mtimeMs > staleMs || (await ownersAreGone(path));
+}
+
+/**
+ * Removes the lock at `path` if the process that held it no longer runs on this machine (it was killed
+ * while holding it), so that a crash leaves no lock behind even when no one contends for it again.
+ * A lock of a live process is left alone, and so is a missing one. For a store's start-up recovery.
+ * Resolves to whether it removed a lock.
+ */
+export async function breakAbandonedLock(path: string, options: Pick<FileLockOptions, 'staleMs'> = {}): Promise<boolean> {
+  const staleMs = options.staleMs ?? DEFAULT_LOCK_STALE_MS;
+  const current = await lockStat(path);
+  if (current === undefined || !(await ownersAreGone(path))) return false;
+  return breakLock(path, current.ino, staleMs, () => ownersAreGone(path));
+}
+
+/** Takes the directory lock at `path`, breaking an abandoned one; resolves to the path of our owner file. */
 async function acquire(path: string, staleMs: number, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
+  const isAbandoned = abandonedTest(path, staleMs);
   let delay = 2;
   for (;;) {
     try {
@@ -99,21 +151,21 @@ async function acquire(path: string, staleMs: number, timeoutMs: number): Promis
       if (code !== 'EEXIST') throw error;
       const current = await lockStat(path);
       if (current === undefined) continue; // released meanwhile: try again at once
-      // Break a stale lock, then wait a moment like any contender (another process may be breaking it).
-      if (Date.now() - current.mtimeMs > staleMs) await breakStale(path, current.ino, staleMs);
+      // Break an abandoned lock and try again at once; otherwise wait a moment like any contender.
+      if ((await isAbandoned(current)) && (await breakLock(path, current.ino, staleMs, isAbandoned))) continue;
       if (Date.now() >= deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for the lock ${path}`);
       await sleep(delay + Math.random() * delay);
       delay = Math.min(delay * 2, 50);
       continue;
     }
     // Empty (the pid is in its name): deleting files must stay possible on a full disk.
-    const owner = join(path, `owner-${process.pid}-${randomId()}`);
+    const owner = join(path, ownerName());
     try {
       await writeFile(owner, '', { flag: 'wx' });
       return owner;
     } catch (error) {
-      // Broken by someone who judged it stale between our mkdir and now: cannot happen with a fresh
-      // mtime, but retrying is the safe answer.
+      // Broken by someone who judged it abandoned between our mkdir and now: cannot happen with a fresh
+      // mtime and no owner file, but retrying is the safe answer.
       if (errorCode(error) !== 'ENOENT') {
         // Not left behind ownerless, or every later holder would wait for it to go stale.
         await removeDir(path).catch(() => undefined);

@@ -221,8 +221,9 @@ export class FsSnapshotStore implements SnapshotStore {
   /**
    * Removes what crashed uploads and commits left behind, in every cell's directory: temp files
    * (`.upload-*`, `.meta-*`) last modified more than `olderThanMs` ago and not being written by this
-   * process, and content files older than that which no metadata refers to. Resolves to the number of
-   * files removed. Safe to run while the store is in use (by this process or others) as long as
+   * process, content files older than that which no metadata refers to, and the lock of a snapshot
+   * name whose holder was killed while holding it (at any age). Resolves to the number of files and
+   * locks removed. Safe to run while the store is in use (by this process or others) as long as
    * `olderThanMs` exceeds the longest pause of a live upload.
    */
   async sweep(olderThanMs: number): Promise<number> {

@@ -1,11 +1,12 @@
 /**
  * The sweep of `FsSnapshotStore`: what crashed uploads and commits left behind (temp files, content
- * files no metadata refers to), removed once older than a cutoff. Content files are judged under
- * their name's lock, so a commit in progress is never undone.
+ * files no metadata refers to), removed once older than a cutoff, and the name locks of processes
+ * killed while holding them, whatever their age. Content files are judged under their name's lock, so
+ * a commit in progress is never undone.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type FileLockOptions, withFileLock } from './lock.js';
+import { type FileLockOptions, breakAbandonedLock, withFileLock } from './lock.js';
 import { DATA_FILE, LOCK_PREFIX, META_TEMP_PREFIX, UPLOAD_TEMP_PREFIX, readMeta } from './snapshot-layout.js';
 import { errorCode, inFlightTemps, removeFile } from './store-files.js';
 
@@ -49,11 +50,15 @@ function removeIfOrphan(dir: string, key: string, id: string, path: string, lock
   );
 }
 
-/** Sweeps one cell's directory; resolves to the number of files removed. */
+/** Sweeps one cell's directory; resolves to the number of files (and abandoned locks) removed. */
 async function sweepCell(dir: string, cutoff: number, lockOptions: FileLockOptions): Promise<number> {
   let removed = 0;
   for (const entry of await entriesOf(dir)) {
     const path = join(dir, entry);
+    if (entry.startsWith(LOCK_PREFIX)) {
+      if (await breakAbandonedLock(path, lockOptions)) removed += 1;
+      continue;
+    }
     const isTemp = entry.startsWith(UPLOAD_TEMP_PREFIX) || entry.startsWith(META_TEMP_PREFIX);
     const data = isTemp ? null : DATA_FILE.exec(entry);
     if (!isTemp && data === null) continue;
@@ -68,8 +73,8 @@ async function sweepCell(dir: string, cutoff: number, lockOptions: FileLockOptio
 
 /**
  * Sweeps every cell directory under `root`: temp files last modified before `cutoff` (epoch ms) and
- * not being written by this process, and content files older than that which no metadata refers to.
- * Resolves to the number of files removed.
+ * not being written by this process, content files older than that which no metadata refers to, and
+ * locks whose holder no longer runs. Resolves to the number of files and locks removed.
  */
 export async function sweepSnapshots(root: string, cutoff: number, lockOptions: FileLockOptions): Promise<number> {
   let cells;

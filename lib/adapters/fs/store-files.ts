@@ -1,7 +1,8 @@
 /**
  * File helpers shared by the file-system stores (`FsSnapshotStore`, `FsJobStore`): crash-safe file
  * replacement (temp file, fsync, rename, directory fsync), safe on-disk names for arbitrary keys,
- * and the registry of temp files this process is still writing (so a sweep never removes them).
+ * the registry of temp files this process is still writing (so a sweep never removes them), and the
+ * one test of whether a process named in a file's name still runs.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
@@ -12,6 +13,23 @@ export function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
     ? error.code
     : undefined;
+}
+
+/**
+ * Whether the process `pid` still runs on this machine. Only a definite "no such process" counts as
+ * gone (a process of another user, or any other answer, counts as running), so that recovery never
+ * removes what a live process may still be using. The stores that name files and locks by pid assume
+ * that the processes sharing a root see each other's pids: one machine, one pid namespace.
+ */
+export function processIsRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) return false; // no process has that pid
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) !== 'ESRCH';
+  }
 }
 
 /**

@@ -40,6 +40,7 @@ import {
   pathKind,
   stagingName,
 } from './cell-layout.js';
+import { processIsRunning } from './store-files.js';
 import { KeyedQueue } from '../../util/keyed-queue.js';
 import { isJsonObject } from '../../util/json.js';
 
@@ -101,13 +102,7 @@ export function newSwapId(): string {
  */
 export function ownedByOtherLiveProcess(id: string): boolean {
   const pid = Number.parseInt(id.slice(0, 8), 16);
-  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return pid !== process.pid && processIsRunning(pid);
 }
 
 /** Writes a journal atomically (temporary file, then rename). */

@@ -1,9 +1,11 @@
 /** The cross-process file lock under FsJobStore and FsSnapshotStore. */
-import { access, readdir, utimes } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { access, mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { withFileLock } from '../../../lib/adapters/fs/lock.js';
+import { breakAbandonedLock, withFileLock } from '../../../lib/adapters/fs/lock.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 async function exists(path: string): Promise<boolean> {
@@ -109,4 +111,56 @@ test('lock: gives up after timeoutMs', async (t) => {
   });
   openGate();
   await holder;
+});
+
+/** The pid of a process that has exited, so surely not running. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await once(child, 'exit');
+  if (child.pid === undefined) throw new Error('the child did not start');
+  return child.pid;
+}
+
+/** Makes a fresh (not stale) lock directory at `lock` marked by owner files of these pids. */
+async function lockOwnedBy(lock: string, pids: readonly number[]): Promise<void> {
+  await mkdir(lock, { recursive: true });
+  for (const [i, pid] of pids.entries()) await writeFile(join(lock, `owner-${pid}-${String(i).padStart(32, '0')}`), '');
+}
+
+test('lock: a fresh lock whose owner no longer runs is broken at once by a contender', async (t) => {
+  const root = await tempDir(t, 'kcs-lock-');
+  const lock = join(root, '.lock');
+  await lockOwnedBy(lock, [await deadPid()]);
+  // Stale only after ten minutes, and a timeout of 20 s that only a hang reaches.
+  t.is(await withFileLock(lock, async () => (await readdir(lock)).length, { staleMs: 600_000, timeoutMs: 20_000 }), 1);
+  t.deepEqual(await readdir(root), [], 'released, and no breaker left');
+});
+
+test('lock: breakAbandonedLock removes a dead owner’s lock and only that', async (t) => {
+  const root = await tempDir(t, 'kcs-lock-');
+  const dead = await deadPid();
+  const cases: ReadonlyArray<{ what: string; pids: readonly number[] | undefined; removed: boolean }> = [
+    { what: 'no lock', pids: undefined, removed: false },
+    { what: 'an owner that no longer runs', pids: [dead], removed: true },
+    { what: 'a pid no process can have', pids: [4_294_967_295], removed: true },
+    { what: 'the test runner (alive)', pids: [process.ppid], removed: false },
+    { what: 'this process', pids: [process.pid], removed: false },
+    { what: 'one dead and one live owner', pids: [dead, process.ppid], removed: false },
+    { what: 'no owner file yet (just created)', pids: [], removed: false },
+  ];
+  for (const [i, { what, pids, removed }] of cases.entries()) {
+    const lock = join(root, `${i}.lock`);
+    if (pids !== undefined) await lockOwnedBy(lock, pids);
+    t.is(await breakAbandonedLock(lock), removed, what);
+    t.is(await exists(lock), pids !== undefined && !removed, what);
+  }
+  t.false(await exists(join(root, '1.lock.break')), 'no breaker left');
+});
+
+test('lock: a lock held by a live process is not broken before it goes stale', async (t) => {
+  const root = await tempDir(t, 'kcs-lock-');
+  const lock = join(root, '.lock');
+  await lockOwnedBy(lock, [process.ppid]);
+  await t.throwsAsync(withFileLock(lock, async () => 1, { staleMs: 600_000, timeoutMs: 100 }), { message: /Timed out/ });
+  t.deepEqual(await readdir(lock), [`owner-${process.ppid}-${'0'.repeat(32)}`]);
 });

@@ -16,6 +16,7 @@ import { tempDir } from '../../helpers/tmp.js';
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const STORE_MODULE = pathToFileURL(join(REPO, 'lib/adapters/fs/job-store.ts')).href;
+const LOCK_MODULE = pathToFileURL(join(REPO, 'lib/adapters/fs/lock.ts')).href;
 const BROKEN: ErrorBody = { code: 'PR400-SN-0003', message: { lang: 'en', value: 'Snapshot integrity check failed. [x]' } };
 
 jobStoreContract(test, async (t) => new FsJobStore({ root: await tempDir(t, 'kcs-jobs-') }));
@@ -125,6 +126,42 @@ test('fs: a stale store lock left by a crashed process is broken', async (t) => 
   const store = new FsJobStore({ root });
   await claimed(t, store, request('c'));
   t.false((await readdir(root)).includes('.lock'), 'released after use');
+});
+
+test('fs: the store lock of a process killed while holding it is removed by the next store’s first read', async (t) => {
+  const root = await tempDir(t, 'kcs-jobs-');
+  const holder = spawn(
+    process.execPath,
+    [
+      '--import=tsx',
+      '--input-type=module',
+      '-e',
+      `const { withFileLock } = await import(${JSON.stringify(LOCK_MODULE)});
+       withFileLock(${JSON.stringify(join(root, '.lock'))}, () => { process.stdout.write('held'); return new Promise(() => {}); });`,
+    ],
+    { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.teardown(() => holder.kill('SIGKILL'));
+  const [held] = (await once(holder.stdout, 'data')) as [Buffer];
+  t.is(held.toString(), 'held');
+  holder.kill('SIGKILL');
+  await once(holder, 'exit');
+  t.true((await readdir(root)).includes('.lock'), 'the killed holder left its lock');
+  // Stale only after ten minutes: only the dead owner can explain its removal.
+  const store = new FsJobStore({ root, lockStaleMs: 600_000 });
+  t.deepEqual(await store.get('c'), {});
+  t.false((await readdir(root)).includes('.lock'), 'removed by the first read, with no one contending');
+});
+
+test('fs: a lock of a live process is kept by the first read', async (t) => {
+  const root = await tempDir(t, 'kcs-jobs-');
+  const owner = `owner-${process.ppid}-0123456789abcdef0123456789abcdef`; // the test runner: alive
+  await mkdir(join(root, '.lock'), { recursive: true });
+  await writeFile(join(root, '.lock', owner), '');
+  const store = new FsJobStore({ root, lockTimeoutMs: 150 });
+  t.deepEqual(await store.get('c'), {});
+  t.deepEqual(await readdir(join(root, '.lock')), [owner]);
+  await t.throwsAsync(store.claim(request('c'), LONG), { message: /Timed out/ });
 });
 
 test('fs: a fresh lock held by someone else makes operations wait, then time out', async (t) => {

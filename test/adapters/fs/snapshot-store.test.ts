@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
@@ -105,6 +107,24 @@ test('fs: sweep removes old temp files and unreferenced content, nothing else', 
   live.stream.end();
   t.is((await live.commit()).info.size, 'in progress'.length);
   t.is(await store.sweep(0), 0);
+});
+
+test('fs: sweep removes a name lock whose holder no longer runs, and keeps a live one', async (t) => {
+  const { store, dir } = await makeStore(t);
+  await put(store, CELL, 'kept.zip', 'kept');
+  const child = spawn(process.execPath, ['-e', '']);
+  await once(child, 'exit');
+  const deadLock = join(dir, `.lock-${fileKey('dead.zip')}`);
+  const liveLock = join(dir, `.lock-${fileKey('live.zip')}`);
+  await mkdir(deadLock);
+  await writeFile(join(deadLock, `owner-${child.pid}-${'0'.repeat(32)}`), '');
+  await mkdir(liveLock);
+  await writeFile(join(liveLock, `owner-${process.ppid}-${'0'.repeat(32)}`), ''); // the test runner
+  t.is(await store.sweep(60_000), 1, 'young as it is, the dead holder’s lock goes');
+  const left = await readdir(dir);
+  t.false(left.includes(`.lock-${fileKey('dead.zip')}`));
+  t.true(left.includes(`.lock-${fileKey('live.zip')}`));
+  t.is((await store.list(CELL)).length, 1);
 });
 
 test('fs: sweep on a missing root or with a bad age', async (t) => {
