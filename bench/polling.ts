@@ -25,16 +25,14 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../test/helpers/ports.js';
 import { hasTool } from '../test/helpers/tools.js';
+import { AUTH, cancelExport, exportRunning, json, startExport, startHost } from './host.js';
 import { makeCell } from './make-cell.js';
 import { median, takeRounds } from './rounds.js';
 
-const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
-const AUTH = { authorization: 'Bearer bench-token' };
 const DURATION_S = 3;
 const CONNECTIONS = 10;
 
@@ -57,12 +55,6 @@ interface HostLoad extends Load {
   readonly gc: number;
   /** The longest of those pauses, in ms. */
   readonly gcMaxMs: number;
-}
-
-async function startHost(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, ['--import=tsx', SERVER], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { child, base: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}` };
 }
 
 const run = promisify(execFile);
@@ -98,14 +90,6 @@ async function load(url: string, headers: Record<string, string> = {}): Promise<
   return useWrk ? loadWrk(url, headers) : loadAutocannon(url, headers);
 }
 
-async function json(url: string, init: RequestInit = {}): Promise<Record<string, unknown>> {
-  return (await (await fetch(url, init)).json()) as Record<string, unknown>;
-}
-
-async function running(base: string): Promise<boolean> {
-  return (await json(`${base}/source/__export`, { headers: AUTH }))['status'] === 'exportation in progress';
-}
-
 /**
  * Runs `measure` beside a busy loop in a process of its own at the lowest priority (nice 19): what
  * any CPU work on the machine's other core costs the host, however low its priority. On a 2-core
@@ -128,12 +112,10 @@ async function besideBusyLoop<T>(measure: () => Promise<T>): Promise<T> {
 
 /** Runs `measure` while an export runs; resolves to its result and whether the export outlasted it. */
 async function duringExport<T>(base: string, name: string, measure: () => Promise<T>): Promise<{ value: T; outlasted: boolean }> {
-  const post = await fetch(`${base}/source/__export`, { method: 'POST', headers: AUTH, body: JSON.stringify({ Name: name }) });
-  if (post.status !== 202) throw new Error(`export: ${post.status}`);
+  await startExport(base, name);
   const value = await measure();
-  const outlasted = await running(base);
-  await fetch(`${base}/source/__export`, { method: 'DELETE', headers: AUTH });
-  while (await running(base)) await new Promise((resolve) => setTimeout(resolve, 100));
+  const outlasted = await exportRunning(base);
+  await cancelExport(base);
   return { value, outlasted };
 }
 

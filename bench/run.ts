@@ -2,7 +2,8 @@
  * The benchmark suite: runs each standalone benchmark of bench/ one after another, each in its own
  * Node process with the tsx loader, printing a heading and then the benchmark's own output. The
  * other files of bench/ are helpers (make-cell.ts generates cells, phase.ts is one measured phase of
- * data-path.ts, server.ts is the host polling.ts starts). Exits 1 if any benchmark fails.
+ * data-path.ts, server.ts is the host that polling.ts and export-start.ts start through host.ts,
+ * rounds.ts and thread-times.ts are shared measuring helpers). Exits 1 if any benchmark fails.
  *
  *   npm run bench [-- --quick]          (or: npx tsx bench/run.ts [--quick] [--help])
  */
@@ -27,6 +28,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   // the load does, so the quick figures only show that the benchmark runs.
   { script: 'polling.ts', title: 'Status reads and the host route during an export', quick: ['40'] },
   // N ... (default 5000 20000 60000): four writers per N, each in its own process.
+  // cellMb windowMs (default 1000 1500): three fresh hosts, four exports each.
+  { script: 'export-start.ts', title: "The event loop's longest block as an export starts", quick: ['--rounds', '1', '40', '500'] },
   { script: 'yazl.ts', title: 'Why the writer is not yazl', quick: ['2000'] },
 ];
 
