@@ -72,8 +72,10 @@ export interface FsJobStoreOptions {
   /** The directory holding the store's files; created when first used. */
   readonly root: string;
   /**
-   * After how many ms the store lock of a crashed process is broken. Default 10,000. Live holders
-   * refresh it, and no operation holds it for more than a few file operations.
+   * After how many ms without a refresh the store lock is broken. Default 10,000. Live holders
+   * refresh it, and no operation holds it for more than a few file operations. A lock whose holder no
+   * longer runs on this machine is broken at once; this bounds the wait for one held by a process
+   * that hangs, or that this machine cannot see (another pid namespace).
    */
   readonly lockStaleMs?: number;
   /** How long an operation waits for the store lock before rejecting, in ms. Default 60,000. */

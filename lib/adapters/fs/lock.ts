@@ -23,8 +23,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** Options of {@link withFileLock}. */
 export interface FileLockOptions {
   /**
-   * After how many ms without a refresh a lock is considered abandoned by a dead process and broken.
-   * Holders refresh it every third of this. Default 10,000.
+   * After how many ms without a refresh a lock is considered abandoned and broken, whoever holds it
+   * (a lock whose holder no longer runs is broken at once). Holders refresh it every third of this.
+   * Default 10,000.
    */
   readonly staleMs?: number;
   /** How long to wait for the lock before rejecting, in ms. Default 60,000. */

@@ -60,8 +60,9 @@ export interface FsSnapshotStoreOptions {
   /** The directory holding one sub-directory per cell id. Created when first written to. */
   readonly root: string;
   /**
-   * After how many ms a commit/delete lock left by a crashed process is broken. Default 10,000.
-   * Live holders refresh their lock, so this only bounds the wait after a crash.
+   * After how many ms without a refresh a commit/delete lock is broken. Default 10,000. Live holders
+   * refresh their lock, and one whose holder no longer runs on this machine is broken at once, so
+   * this only bounds the wait for a holder that hangs or that this machine cannot see.
    */
   readonly lockStaleMs?: number;
 }
