@@ -10,7 +10,7 @@
  *   npx tsx bench/export-start.ts [--rounds N] [cellMb] [windowMs]   (default 3 rounds, 1000 MB,
  *                                                                   a 1500 ms window)
  */
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

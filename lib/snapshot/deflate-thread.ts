@@ -8,10 +8,10 @@
  * prefers the host's threads and the export uses what they leave. Deflate runs ON this thread,
  * synchronously: zlib's stream API would send it to libuv's thread pool, which runs at the
  * process's priority. Node has no stateful synchronous deflate, so each piece is deflated on its
- * own with `finishFlush: Z_SYNC_FLUSH` (it ends
- * byte-aligned on an empty stored block) and the previous 32 KiB of the entry as its dictionary;
- * the pieces concatenate into one raw deflate stream, ended by an empty final block (`03 00`). The
- * dictionary keeps the size within a few hundredths of a percent of one deflate stream.
+ * own with `finishFlush: Z_SYNC_FLUSH` (it ends byte-aligned on an empty stored block) and the
+ * previous 32 KiB of the entry as its dictionary; the pieces concatenate into one raw deflate
+ * stream, ended by an empty final block (`03 00`). The dictionary keeps the size within a few
+ * hundredths of a percent of one deflate stream.
  *
  * Requests are answered in order, one reply each. A thread that is idle holds no reference on the
  * event loop; a finished export returns its thread to a pool of one (an idle thread ends after

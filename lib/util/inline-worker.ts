@@ -18,10 +18,11 @@
  * Priority: every such thread does a job's background work, so it may run at a lowered priority
  * ({@link InlineWorkerOptions.niceStep}): ten nice values down, it weighs about a tenth of the host's
  * threads when they compete for a core (on a busy machine even the lowest priority still delays them
- * somewhat: a core running anything is handed back late). On Linux the nice value is per thread, so the thread lowers only its own and leaves every other
- * thread of the process as it was (the event loop, V8's garbage-collection helpers, libuv's pool). On
- * macOS and Windows a thread cannot lower only its own priority (`os.setPriority(0, …)` would lower
- * the whole process), so there it runs at the process's priority.
+ * somewhat: a core running anything is handed back late). On Linux the nice value is per thread, so
+ * the thread lowers only its own and leaves every other thread of the process as it was (the event
+ * loop, V8's garbage-collection helpers, libuv's pool). On macOS and Windows a thread cannot lower
+ * only its own priority (`os.setPriority(0, …)` would lower the whole process), so there it runs at
+ * the process's priority.
  *
  * @module
  */

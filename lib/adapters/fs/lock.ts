@@ -65,6 +65,12 @@ function ownerName(): string {
   return `owner-${process.pid}-${randomId()}`;
 }
 
+/** The pid an owner file's name holds, or `undefined` for a name that is no owner file's. */
+function ownerPid(name: string): number | undefined {
+  const pid = /^owner-(\d{1,10})-/.exec(name)?.[1];
+  return pid === undefined ? undefined : Number(pid);
+}
+
 /**
  * Whether the lock directory at `path` is marked only by owners that no longer run on this machine.
  * A lock without an owner file (just created, its owner file not written yet) is not abandoned.
@@ -78,10 +84,7 @@ async function ownersAreGone(path: string): Promise<boolean> {
     if (code === 'ENOENT' || code === 'ENOTDIR') return false;
     throw error;
   }
-  const pids = names.flatMap((name) => {
-    const pid = /^owner-(\d{1,10})-/.exec(name)?.[1];
-    return pid === undefined ? [] : [Number(pid)];
-  });
+  const pids = names.map(ownerPid).filter((pid) => pid !== undefined);
   return pids.length > 0 && pids.every((pid) => !processIsRunning(pid));
 }
 

@@ -1,11 +1,10 @@
 /** The cross-process file lock under FsJobStore and FsSnapshotStore. */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { access, mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { access, readdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { breakAbandonedLock, withFileLock } from '../../../lib/adapters/fs/lock.js';
+import { deadPid, lockOwnedBy } from '../../helpers/processes.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 async function exists(path: string): Promise<boolean> {
@@ -113,20 +112,6 @@ test('lock: gives up after timeoutMs', async (t) => {
   await holder;
 });
 
-/** The pid of a process that has exited, so surely not running. */
-async function deadPid(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', '']);
-  await once(child, 'exit');
-  if (child.pid === undefined) throw new Error('the child did not start');
-  return child.pid;
-}
-
-/** Makes a fresh (not stale) lock directory at `lock` marked by owner files of these pids. */
-async function lockOwnedBy(lock: string, pids: readonly number[]): Promise<void> {
-  await mkdir(lock, { recursive: true });
-  for (const [i, pid] of pids.entries()) await writeFile(join(lock, `owner-${pid}-${String(i).padStart(32, '0')}`), '');
-}
-
 test('lock: a fresh lock whose owner no longer runs is broken at once by a contender', async (t) => {
   const root = await tempDir(t, 'kcs-lock-');
   const lock = join(root, '.lock');
@@ -160,7 +145,7 @@ test('lock: breakAbandonedLock removes a dead owner’s lock and only that', asy
 test('lock: a lock held by a live process is not broken before it goes stale', async (t) => {
   const root = await tempDir(t, 'kcs-lock-');
   const lock = join(root, '.lock');
-  await lockOwnedBy(lock, [process.ppid]);
+  const owners = await lockOwnedBy(lock, [process.ppid]);
   await t.throwsAsync(withFileLock(lock, async () => 1, { staleMs: 600_000, timeoutMs: 100 }), { message: /Timed out/ });
-  t.deepEqual(await readdir(lock), [`owner-${process.ppid}-${'0'.repeat(32)}`]);
+  t.deepEqual(await readdir(lock), owners);
 });

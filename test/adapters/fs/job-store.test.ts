@@ -11,6 +11,7 @@ import { fileKey } from '../../../lib/adapters/fs/store-files.js';
 import type { ErrorBody } from '../../../lib/errors.js';
 import type { ClaimResult } from '../../../lib/types.js';
 import { EXPIRY_WAIT_MS, LONG, SHORT_MS, claimed, jobStoreContract, request } from '../../../lib/contract/job-store.js';
+import { deadPid, lockOwnedBy } from '../../helpers/processes.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const run = promisify(execFile);
@@ -155,12 +156,10 @@ test('fs: the store lock of a process killed while holding it is removed by the 
 
 test('fs: a lock of a live process is kept by the first read', async (t) => {
   const root = await tempDir(t, 'kcs-jobs-');
-  const owner = `owner-${process.ppid}-0123456789abcdef0123456789abcdef`; // the test runner: alive
-  await mkdir(join(root, '.lock'), { recursive: true });
-  await writeFile(join(root, '.lock', owner), '');
+  const owners = await lockOwnedBy(join(root, '.lock'), [process.ppid]); // the test runner: alive
   const store = new FsJobStore({ root, lockTimeoutMs: 150 });
   t.deepEqual(await store.get('c'), {});
-  t.deepEqual(await readdir(join(root, '.lock')), [owner]);
+  t.deepEqual(await readdir(join(root, '.lock')), owners);
   await t.throwsAsync(store.claim(request('c'), LONG), { message: /Timed out/ });
 });
 
@@ -217,9 +216,7 @@ test('fs: temp files a crash left behind are removed when a store first uses the
 test('fs: a young temp file of a process that is gone is removed at once; one of a live process is kept', async (t) => {
   const root = await tempDir(t, 'kcs-jobs-');
   await mkdir(join(root, 'cells'), { recursive: true });
-  const child = spawn(process.execPath, ['-e', '']);
-  await once(child, 'exit');
-  const dead = `.tmp-p${child.pid}-0123456789abcdef0123456789abcdef`;
+  const dead = `.tmp-p${await deadPid()}-0123456789abcdef0123456789abcdef`;
   const live = `.tmp-p${process.ppid}-fedcba9876543210fedcba9876543210`;
   await writeFile(join(root, 'cells', dead), '{"half":');
   await writeFile(join(root, 'cells', live), '{"half":');

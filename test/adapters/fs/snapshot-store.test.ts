@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
@@ -7,6 +5,7 @@ import type { ExecutionContext } from 'ava';
 import { FsSnapshotStore } from '../../../lib/adapters/fs/snapshot-store.js';
 import { fileKey } from '../../../lib/adapters/fs/store-files.js';
 import { collect, put, send, snapshotStoreContract } from '../../../lib/contract/snapshot-store.js';
+import { deadPid, lockOwnedBy } from '../../helpers/processes.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const CELL = '0123456789abcdef0123456789abcdef';
@@ -112,14 +111,8 @@ test('fs: sweep removes old temp files and unreferenced content, nothing else', 
 test('fs: sweep removes a name lock whose holder no longer runs, and keeps a live one', async (t) => {
   const { store, dir } = await makeStore(t);
   await put(store, CELL, 'kept.zip', 'kept');
-  const child = spawn(process.execPath, ['-e', '']);
-  await once(child, 'exit');
-  const deadLock = join(dir, `.lock-${fileKey('dead.zip')}`);
-  const liveLock = join(dir, `.lock-${fileKey('live.zip')}`);
-  await mkdir(deadLock);
-  await writeFile(join(deadLock, `owner-${child.pid}-${'0'.repeat(32)}`), '');
-  await mkdir(liveLock);
-  await writeFile(join(liveLock, `owner-${process.ppid}-${'0'.repeat(32)}`), ''); // the test runner
+  await lockOwnedBy(join(dir, `.lock-${fileKey('dead.zip')}`), [await deadPid()]);
+  await lockOwnedBy(join(dir, `.lock-${fileKey('live.zip')}`), [process.ppid]); // the test runner
   t.is(await store.sweep(60_000), 1, 'young as it is, the dead holder’s lock goes');
   const left = await readdir(dir);
   t.false(left.includes(`.lock-${fileKey('dead.zip')}`));
