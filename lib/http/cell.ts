@@ -6,6 +6,7 @@ import { getState } from './state.js';
 
 /** The part of the request path in front of ctx.path (a mount point such as koa-mount's). */
 function mountBase(ctx: Context): string {
+  if (ctx.originalUrl === ctx.url) return '';
   const original = ctx.originalUrl.split('?')[0] ?? '';
   return original.endsWith(ctx.path) ? original.slice(0, original.length - ctx.path.length) : '';
 }
@@ -29,12 +30,14 @@ export function addressCell(ctx: Context, name: string, prefix: string, pathMode
   const state = getState(ctx);
   state.cellName = name;
   const base = `${mountBase(ctx)}${prefix}`;
+  const scheme = `${ctx.protocol}://`;
+  const host = ctx.host;
   if (pathMode) {
-    state.unitUrl = `${ctx.protocol}://${ctx.host}${base}/`;
-    state.cellUrl = `${state.unitUrl.slice(0, -1)}/${encodeURIComponent(name)}/`;
+    state.unitUrl = `${scheme}${host}${base}/`;
+    state.cellUrl = `${scheme}${host}${base}/${encodeURIComponent(name)}/`;
   } else {
-    state.cellUrl = `${ctx.protocol}://${ctx.host}${base}/`;
-    state.unitUrl = `${ctx.protocol}://${ctx.host.slice(name.length + 1)}${base}/`;
+    state.cellUrl = `${scheme}${host}${base}/`;
+    state.unitUrl = `${scheme}${host.slice(name.length + 1)}${base}/`;
   }
 }
 

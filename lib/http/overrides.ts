@@ -21,6 +21,8 @@ export function overrideMethod(ctx: Context): void {
  * that header; a later line for the same header wins.
  */
 export function overrideHeaders(ctx: Context): void {
+  // `headersDistinct` builds an object of every header on first use: look only when there is one.
+  if (ctx.req.headers['x-override'] === undefined) return;
   const lines = ctx.req.headersDistinct['x-override'];
   if (lines === undefined) return;
   for (const line of lines) {

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import { PersoniumError } from '../errors.js';
+import { setHeader } from './set-header.js';
 import { getState } from './state.js';
 
 const VALID_KEY = /^[A-Za-z0-9_-]{0,128}$/;
@@ -32,5 +33,5 @@ export function applyRequestKey(ctx: Context): void {
   }
   const key = sent ?? generateRequestKey();
   getState(ctx).requestKey = key;
-  ctx.set('X-Personium-RequestKey', key);
+  setHeader(ctx, 'X-Personium-RequestKey', key);
 }

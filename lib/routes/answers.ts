@@ -2,13 +2,17 @@
 import type { Context } from 'koa';
 import { retryAfterSeconds } from '../jobs/progress.js';
 import type { JobRecord } from '../types.js';
+import { setHeader } from '../http/set-header.js';
 import { getState } from '../http/state.js';
+
+/** The type of the JSON answers. */
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Answers 200 with a JSON status body, and `Retry-After` while a job runs. */
 export function answerStatus(ctx: Context, body: Record<string, unknown>, running?: JobRecord): void {
-  if (running !== undefined) ctx.set('Retry-After', String(retryAfterSeconds(running.startedAt, running.progress)));
+  if (running !== undefined) setHeader(ctx, 'Retry-After', String(retryAfterSeconds(running.startedAt, running.progress)));
   ctx.status = 200;
-  ctx.type = 'application/json';
+  setHeader(ctx, 'Content-Type', JSON_TYPE);
   ctx.body = JSON.stringify(body);
 }
 
@@ -25,8 +29,8 @@ export function answerEmpty(ctx: Context, status: number): void {
  */
 export function answerAccepted(ctx: Context, job: JobRecord): void {
   const resource = job.kind === 'export' ? '__export' : '__import';
-  ctx.set('Location', `${getState(ctx).cellUrl}${resource}`);
+  setHeader(ctx, 'Location', `${getState(ctx).cellUrl}${resource}`);
   ctx.status = 202;
-  ctx.type = 'application/json';
+  setHeader(ctx, 'Content-Type', JSON_TYPE);
   ctx.body = JSON.stringify({ status: `${job.kind}ation in progress`, [`${job.kind}ation_name`]: job.name });
 }
