@@ -11,10 +11,13 @@
  * reference, and the table gives the median time of each side and the median of the rounds' ratios.
  * Each round imports into an empty cell of its own.
  *
- * Every measured step starts once the disk has written back what the steps before it wrote (`sync`),
- * and the two sides of a pair take turns going first: an import that starts while the disk still
- * writes back the 300 MB `unzip -d` just wrote runs up to half as fast again, so without this the
- * order of the pair, not the code, decided much of the ratio.
+ * Every measured step starts once the disk has written back what the steps before it wrote (`sync`)
+ * and with its input read just before (into the page cache), and the two sides of a pair take turns
+ * going first. Without this the order of the pair, not the code, decided much of the ratio: an
+ * import that starts while the disk still writes back the 300 MB `unzip -d` just wrote runs up to
+ * half as fast again, and this machine's page cache lets go of files within a minute, so `zip -r`
+ * read a tree `unzip -d` had just written while our export read a cell written minutes before (the
+ * WebDAV walk of the small-file cell: 0.4 s from the cache, 7.8 s from the disk).
  *
  *   npx tsx bench/data-path.ts [--rounds N] [shape ...]
  *       shapes: records small-files large-files (default: all), or a size in MB for the older
@@ -43,14 +46,22 @@ async function ours(...args: string[]): Promise<Measure> {
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Measure;
 }
 
-/** Runs `measure` once the disk has written back what earlier steps wrote (`sync`). */
-async function settled(measure: () => Promise<Measure>): Promise<Measure> {
+/** One side of a pair: what it reads, and how it runs. */
+interface Side {
+  /** Files or folders it reads: read into the page cache just before it runs. */
+  readonly input: string;
+  readonly measure: () => Promise<Measure>;
+}
+
+/** Runs a side once the disk has written back what earlier steps wrote, with its input cached. */
+async function settled(side: Side): Promise<Measure> {
   await run('sync');
-  return measure();
+  await run('sh', ['-c', 'find "$1" -type f -print0 | xargs -0 cat > /dev/null', 'warm', side.input], { maxBuffer: 2 ** 20 });
+  return side.measure();
 }
 
 /** Our side and the reference's, each settled, the reference first in even rounds, ours in odd. */
-async function pair(round: number, oursSide: () => Promise<Measure>, reference: () => Promise<Measure>): Promise<[Measure, Measure]> {
+async function pair(round: number, oursSide: Side, reference: Side): Promise<[Measure, Measure]> {
   if (round % 2 === 0) {
     const theirs = await settled(reference);
     return [await settled(oursSide), theirs];
@@ -115,11 +126,17 @@ try {
       const target = `target${round}`;
       await makeCell(root, target, { records: 0, files: 0, fileBytes: 0 });
       await rm(extractDir, { recursive: true, force: true });
-      imported.add(...(await pair(round, () => ours('import', root, target, zip), () => tool('unzip', ['-q', '-o', zip, '-d', extractDir], work))));
+      imported.add(...(await pair(round, { input: zip, measure: () => ours('import', root, target, zip) }, { input: zip, measure: () => tool('unzip', ['-q', '-o', zip, '-d', extractDir], work) })));
       await rm(join(root, target), { recursive: true, force: true });
       await rm(refZip, { force: true });
-      exported.add(...(await pair(round, () => ours('write', root, 'source', zip), () => tool('zip', ['-r', '-q', '-6', refZip, '.'], extractDir))));
-      verified.add(...(await pair(round, () => ours('verify', zip), () => tool('unzip', ['-t', '-q', zip], work))));
+      exported.add(
+        ...(await pair(
+          round,
+          { input: join(root, 'source'), measure: () => ours('write', root, 'source', zip) },
+          { input: extractDir, measure: () => tool('zip', ['-r', '-q', '-6', refZip, '.'], extractDir) },
+        )),
+      );
+      verified.add(...(await pair(round, { input: zip, measure: () => ours('verify', zip) }, { input: zip, measure: () => tool('unzip', ['-t', '-q', zip], work) })));
     }
     const size = (await stat(zip)).size;
     const files = shape.fileBytes === 0 ? 'one-line' : `${shape.fileBytes / 2 ** 20} MiB`;
