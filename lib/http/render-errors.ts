@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { PersoniumError, isPersoniumError } from '../errors.js';
 import { type CommonHeaderOptions, setCommonHeaders } from './cors.js';
 import { findState } from './state.js';
+import { setHeader } from './set-header.js';
 
 /** Options of {@link respondWithError}. */
 export interface RenderErrorOptions extends CommonHeaderOptions {
@@ -21,10 +22,10 @@ export function respondWithError(ctx: Context, error: unknown, options: RenderEr
     }
   }
   ctx.status = failure.status;
-  ctx.set(failure.headers);
+  for (const [name, value] of Object.entries(failure.headers)) setHeader(ctx, name, value);
   const realm = findState(ctx)?.cellUrl;
   if (failure.status === 401 && realm !== undefined && !ctx.response.get('WWW-Authenticate')) {
-    ctx.set('WWW-Authenticate', `Bearer realm="${realm}"`);
+    setHeader(ctx, 'WWW-Authenticate', `Bearer realm="${realm}"`);
   }
   setCommonHeaders(ctx, options);
   ctx.type = 'application/json';

@@ -1,4 +1,4 @@
-/** Setting one response header: the one way the pipeline and the routes set a single header. */
+/** Setting one response header: the way the pipeline and the routes set each header they answer with. */
 import type { Context } from 'koa';
 
 /**

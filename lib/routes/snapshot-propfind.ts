@@ -16,6 +16,7 @@ import { type Depth, checkPropfindBody, parseDepth } from '../webdav/propfind.js
 import { readLimitedBody } from '../webdav/request-body.js';
 import type { RouteDeps } from './deps.js';
 import { collectionUrl, fileName, fileUrl, notFound } from './snapshot-file.js';
+import { setHeader } from '../http/set-header.js';
 
 /** Checks `Depth` then the body: the order of the errors a client sees. */
 async function readPropfind(ctx: Context, maxBodyBytes: number): Promise<Depth> {
@@ -58,7 +59,7 @@ function collectionResponse(ctx: Context, files: readonly SnapshotInfo[]): DavRe
 /** Answers 207 with the rendered responses. */
 function answerMultistatus(ctx: Context, responses: readonly DavResponse[]): void {
   ctx.status = 207;
-  ctx.set('Content-Type', MULTISTATUS_TYPE);
+  setHeader(ctx, 'Content-Type', MULTISTATUS_TYPE);
   ctx.body = renderMultistatus(responses);
 }
 
@@ -82,7 +83,7 @@ export function propfindFile({ options }: RouteDeps): Handler {
     await readPropfind(ctx, options.limits.maxRequestBodyBytes);
     const info = await options.snapshots.stat(cell.id, name);
     if (info === undefined) throw notFound(ctx, name);
-    ctx.set('ETag', info.etag);
+    setHeader(ctx, 'ETag', info.etag);
     answerMultistatus(ctx, [fileResponse(ctx, info)]);
   };
 }

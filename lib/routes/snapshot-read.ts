@@ -14,23 +14,24 @@ import { type ReadMethod, evaluatePreconditions } from '../webdav/preconditions.
 import { type RangeChoice, chooseRange, contentRange, rangeNotSatisfiable } from '../webdav/ranges.js';
 import type { RouteDeps } from './deps.js';
 import { fileName, notFound, preconditionFailed } from './snapshot-file.js';
+import { setHeader } from '../http/set-header.js';
 
 /** How often a GET looks again when the file is replaced between its metadata and its bytes. */
 const ATTEMPTS = 5;
 
 /** The headers every 200/206 answer carries. */
 function setEntityHeaders(ctx: Context, info: SnapshotInfo): void {
-  ctx.set('ETag', info.etag);
-  ctx.set('Last-Modified', httpDate(info.modified));
-  ctx.set('Accept-Ranges', 'bytes');
-  ctx.set('Content-Type', info.contentType);
+  setHeader(ctx, 'ETag', info.etag);
+  setHeader(ctx, 'Last-Modified', httpDate(info.modified));
+  setHeader(ctx, 'Accept-Ranges', 'bytes');
+  setHeader(ctx, 'Content-Type', info.contentType);
 }
 
 /** Sets status, `Content-Range` and `Content-Length` for the chosen part; its length. */
 function setPartHeaders(ctx: Context, info: SnapshotInfo, choice: RangeChoice & { kind: 'full' | 'partial' }): void {
   if (choice.kind === 'partial') {
     ctx.status = 206;
-    ctx.set('Content-Range', contentRange(choice.range, info.size));
+    setHeader(ctx, 'Content-Range', contentRange(choice.range, info.size));
     ctx.length = choice.range.end - choice.range.start + 1;
   } else {
     ctx.status = 200;
@@ -81,7 +82,7 @@ async function serve(ctx: Context, snapshots: SnapshotStore, method: ReadMethod)
     if (outcome.kind === 'failed') throw preconditionFailed(outcome);
     if (outcome.kind === 'not-modified') {
       ctx.status = 304;
-      ctx.set('ETag', info.etag);
+      setHeader(ctx, 'ETag', info.etag);
       return;
     }
     const choice: RangeChoice = outcome.rangeApplies ? chooseRange(ctx.req.headers.range, info.size) : { kind: 'full' };

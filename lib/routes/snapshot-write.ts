@@ -16,6 +16,7 @@ import { assertWholeIdentityBody, declaredLength, discardRestOfBody } from '../w
 import type { RouteDeps } from './deps.js';
 import { fileName, notFound, preconditionFailed } from './snapshot-file.js';
 import { answerEmpty } from './answers.js';
+import { setHeader } from '../http/set-header.js';
 
 /** The content type kept when a PUT sends none. */
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
@@ -84,7 +85,7 @@ export function putFile({ options, runner }: RouteDeps): Handler {
       discardRestOfBody(ctx);
       throw error;
     }
-    ctx.set('ETag', result.info.etag);
+    setHeader(ctx, 'ETag', result.info.etag);
     answerEmpty(ctx, result.created ? 201 : 204);
   };
 }
