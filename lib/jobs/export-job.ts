@@ -77,5 +77,14 @@ export function exportJob(deps: ExportJobDeps): JobKindModule {
     // An export's failure is its `.error` file; the job store keeps nothing.
     storedFailure: () => undefined,
     leaveFailure: (record, failure) => writeErrorFile(deps.snapshots, record.cellId, record.name, failure),
+    // The zip is the export's last step, and `prepare` refused a name whose zip existed: a zip of that
+    // name now was committed while the job ran (by it, or by an upload of that name meanwhile, which
+    // its own commit would then have refused), so the name holds a whole snapshot and no `.error` is
+    // due. What the job does after its commit is left: drop an `.error` of an earlier export.
+    async completedBeforeStop(record) {
+      if ((await deps.snapshots.stat(record.cellId, zipName(record.name))) === undefined) return false;
+      await deps.snapshots.delete(record.cellId, `${record.name}.error`);
+      return true;
+    },
   };
 }

@@ -61,4 +61,11 @@ export interface JobKindModule {
   storedFailure(failure: ErrorBody): ErrorBody | undefined;
   /** Leaves a failure where this kind shows it besides the job store. */
   leaveFailure(record: JobRecord, failure: ErrorBody): Promise<void>;
+  /**
+   * For a job whose holder stopped (its lease ran out): whether the job had already put its result
+   * in place, its last step done (an export's committed zip). If so this finishes what the job left
+   * undone after that step and resolves `true`, and the job is reaped as completed rather than
+   * interrupted. Absent: always interrupted.
+   */
+  completedBeforeStop?(record: JobRecord): Promise<boolean>;
 }

@@ -42,7 +42,7 @@ function causeText(error: unknown): string | undefined {
 export interface JobRunnerOptions {
   readonly jobs: JobStore;
   /** Every job kind, for what a failure of a job of that kind leaves behind (also of dead workers). */
-  readonly kinds: Readonly<Record<JobKind, Pick<JobKindModule, 'storedFailure' | 'leaveFailure'>>>;
+  readonly kinds: Readonly<Record<JobKind, Pick<JobKindModule, 'storedFailure' | 'leaveFailure' | 'completedBeforeStop'>>>;
   readonly events: EventLogger | undefined;
   readonly maxRunningJobs: number;
   readonly lease: ResolvedLease;
@@ -199,12 +199,27 @@ export class JobRunner {
     emitEvent(this.#options.events, job, info, this.#options.onError);
   }
 
-  /** Finishes a job whose worker died as interrupted (`PR500-SN-0001`), as its kind records failures. */
+  /**
+   * Finishes a job whose worker died: as completed when its kind finds its result in place (the
+   * worker died after its last step, before it could record that), else as interrupted
+   * (`PR500-SN-0001`), as its kind records failures.
+   */
   async #reap(job: JobRecord): Promise<void> {
     const interrupted = new PersoniumError('PR500-SN-0001', [jobLabel(job.kind)]).toJSON();
     const kind = this.#options.kinds[job.kind];
-    const won = await this.#changed(job.cellId, this.#options.jobs.reap(job.cellId, job.token, kind.storedFailure(interrupted)));
+    let completed = false;
+    try {
+      completed = (await kind.completedBeforeStop?.(job)) === true;
+    } catch (error) {
+      this.#options.onError(error); // cannot tell: the job is recorded as interrupted
+    }
+    const failure = completed ? undefined : kind.storedFailure(interrupted);
+    const won = await this.#changed(job.cellId, this.#options.jobs.reap(job.cellId, job.token, failure));
     if (!won) return;
+    if (completed) {
+      this.#emit(job, 'completed');
+      return;
+    }
     await this.#leaveFailure(job, interrupted);
     this.#emit(job, 'interrupted');
   }

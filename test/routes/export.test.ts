@@ -229,6 +229,34 @@ test('a job whose worker vanished is finished as interrupted by the next reader:
   t.is((await post(server, { Name: 'after' })).status, 202);
 });
 
+test('a job whose worker vanished after committing its zip is finished as completed: the zip stays, an older .error goes', async (t) => {
+  const dataDir = await makeDataDir(t);
+  const jobsRoot = join(dataDir, 'jobs');
+  const dead = new FsJobStore({ root: jobsRoot });
+  const events: CellEvent[] = [];
+  const server = await startServer(t, 'root', { dataDir, options: { jobs: new FsJobStore({ root: jobsRoot }), events: { log: (event) => void events.push(event) } } });
+  const id = await cellIdOf(server.dataDir, 'alice');
+  const store = storeOf(server);
+  // An earlier export of the same name failed and left its .error.
+  const stale = await store.write(id, 'orphan.error', { contentType: 'application/json' });
+  stale.stream.end('{"code":"PR500-SV-0000"}');
+  await stale.commit();
+  const claim = await dead.claim(
+    { cellId: id, kind: 'export', name: 'orphan', requestKey: 'k', subject: null },
+    { leaseMs: 60_000, maxRunning: 4 },
+  );
+  if (claim.status !== 'claimed') return t.fail(claim.status);
+  // The worker commits its zip, then dies before it can record the job finished.
+  const zip = await store.write(id, 'orphan.zip', { contentType: 'application/zip' });
+  zip.stream.end('the committed snapshot');
+  await zip.commit({ ifNoneMatch: '*' });
+  t.truthy(await dead.renew(id, claim.job.token, 5, 1), 'the dead worker stops renewing: its lease runs out');
+  await waitFor(async () => (await status(server)).body['status'] === 'ready');
+  t.deepEqual((await names(server, id)).filter((name) => name.startsWith('orphan.')), ['orphan.zip']);
+  t.deepEqual(events.map((event) => event.info), ['completed']);
+  t.is((await post(server, { Name: 'after' })).status, 202);
+});
+
 test('events: accepted and completed with the request key; a throwing or hanging logger changes nothing', async (t) => {
   const events: CellEvent[] = [];
   const server = await startServer(t, 'root', {
