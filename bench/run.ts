@@ -38,7 +38,7 @@ const USAGE = `Usage: npx tsx bench/run.ts [options]      (npm run bench [-- opt
 Runs ${BENCHMARKS.map((b) => b.script).join(', ')} one after another, each with its default sizes.
 
 Options:
-  --quick     small sizes (${BENCHMARKS.map((b) => `${b.script} ${b.quick.join(' ')}`).join('; ')}): about a minute in all
+  --quick     small sizes (${BENCHMARKS.map((b) => `${b.script} ${b.quick.join(' ')}`).join('; ')}): about four minutes in all, most of it the polling loads
   -h, --help  print this help and exit`;
 
 const options = process.argv.slice(2);
