@@ -2,8 +2,8 @@
 import type { Context } from 'koa';
 import { PersoniumError, isPersoniumError } from '../errors.js';
 import { type CommonHeaderOptions, setCommonHeaders } from './cors.js';
-import { findState } from './state.js';
 import { setHeader } from './set-header.js';
+import { findState } from './state.js';
 
 /** Options of {@link respondWithError}. */
 export interface RenderErrorOptions extends CommonHeaderOptions {

@@ -7,7 +7,7 @@ import { PersoniumError } from '../errors.js';
 import { snapshotName, zipName } from '../snapshot/names.js';
 import { writeSnapshot } from '../snapshot/writer.js';
 import type { CellDataSource, CellInfo, SnapshotStore } from '../types.js';
-import { writeErrorFile } from './error-file.js';
+import { dropEarlierErrorFile, writeErrorFile } from './error-file.js';
 import { type JobHandle, type JobKindModule, type PreparedJob, ignoredKeys } from './job-kind.js';
 import { Progress } from './progress.js';
 
@@ -53,7 +53,7 @@ async function runExport(deps: ExportJobDeps, cell: CellInfo, name: string, unit
   } finally {
     await view.close().catch(onError);
   }
-  await snapshots.delete(cell.id, `${name}.error`).catch(onError);
+  await dropEarlierErrorFile(snapshots, cell.id, name, onError);
 }
 
 /** The export job kind. */
@@ -80,10 +80,11 @@ export function exportJob(deps: ExportJobDeps): JobKindModule {
     // The zip is the export's last step, and `prepare` refused a name whose zip existed: a zip of that
     // name now was committed while the job ran (by it, or by an upload of that name meanwhile, which
     // its own commit would then have refused), so the name holds a whole snapshot and no `.error` is
-    // due. What the job does after its commit is left: drop an `.error` of an earlier export.
+    // due. What the job does after its commit is left: drop an `.error` of an earlier export (done
+    // by whichever instance looks, before the reap is won: removing a stale file twice is harmless).
     async completedBeforeStop(record) {
       if ((await deps.snapshots.stat(record.cellId, zipName(record.name))) === undefined) return false;
-      await deps.snapshots.delete(record.cellId, `${record.name}.error`);
+      await dropEarlierErrorFile(deps.snapshots, record.cellId, record.name, deps.onError);
       return true;
     },
   };

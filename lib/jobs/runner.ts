@@ -41,7 +41,10 @@ function causeText(error: unknown): string | undefined {
 /** What the runner needs. */
 export interface JobRunnerOptions {
   readonly jobs: JobStore;
-  /** Every job kind, for what a failure of a job of that kind leaves behind (also of dead workers). */
+  /**
+   * Every job kind, for what a failure of a job of that kind leaves behind (also of dead workers), and
+   * whether a dead worker's job had completed.
+   */
   readonly kinds: Readonly<Record<JobKind, Pick<JobKindModule, 'storedFailure' | 'leaveFailure' | 'completedBeforeStop'>>>;
   readonly events: EventLogger | undefined;
   readonly maxRunningJobs: number;

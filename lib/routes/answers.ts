@@ -1,9 +1,9 @@
 /** The answers the routes share: a JSON status (with `Retry-After`), an empty answer, a 202 with `Location`. */
 import type { Context } from 'koa';
-import { retryAfterSeconds } from '../jobs/progress.js';
-import type { JobRecord } from '../types.js';
 import { setHeader } from '../http/set-header.js';
 import { getState } from '../http/state.js';
+import { retryAfterSeconds } from '../jobs/progress.js';
+import type { JobRecord } from '../types.js';
 
 /** The type of the JSON answers. */
 const JSON_TYPE = 'application/json; charset=utf-8';

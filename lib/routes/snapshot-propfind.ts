@@ -9,6 +9,7 @@
 import type { Context } from 'koa';
 import { PersoniumError } from '../errors.js';
 import type { Handler } from '../http/pipeline.js';
+import { setHeader } from '../http/set-header.js';
 import { authorised } from '../http/state.js';
 import type { SnapshotInfo } from '../types.js';
 import { type DavResponse, MULTISTATUS_TYPE, renderMultistatus } from '../webdav/multistatus.js';
@@ -16,7 +17,6 @@ import { type Depth, checkPropfindBody, parseDepth } from '../webdav/propfind.js
 import { readLimitedBody } from '../webdav/request-body.js';
 import type { RouteDeps } from './deps.js';
 import { collectionUrl, fileName, fileUrl, notFound } from './snapshot-file.js';
-import { setHeader } from '../http/set-header.js';
 
 /** Checks `Depth` then the body: the order of the errors a client sees. */
 async function readPropfind(ctx: Context, maxBodyBytes: number): Promise<Depth> {

@@ -7,6 +7,7 @@ import type { Context } from 'koa';
 import type { Readable } from 'node:stream';
 import { isPersoniumError } from '../errors.js';
 import type { Handler } from '../http/pipeline.js';
+import { setHeader } from '../http/set-header.js';
 import { authorised } from '../http/state.js';
 import type { SnapshotInfo, SnapshotStore } from '../types.js';
 import { httpDate } from '../webdav/http-date.js';
@@ -14,7 +15,6 @@ import { type ReadMethod, evaluatePreconditions } from '../webdav/preconditions.
 import { type RangeChoice, chooseRange, contentRange, rangeNotSatisfiable } from '../webdav/ranges.js';
 import type { RouteDeps } from './deps.js';
 import { fileName, notFound, preconditionFailed } from './snapshot-file.js';
-import { setHeader } from '../http/set-header.js';
 
 /** How often a GET looks again when the file is replaced between its metadata and its bytes. */
 const ATTEMPTS = 5;

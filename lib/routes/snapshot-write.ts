@@ -9,6 +9,7 @@ import type { Context } from 'koa';
 import { pipeline } from 'node:stream/promises';
 import { PersoniumError } from '../errors.js';
 import type { Handler } from '../http/pipeline.js';
+import { setHeader } from '../http/set-header.js';
 import { authorised } from '../http/state.js';
 import type { SnapshotStore, WriteConditions } from '../types.js';
 import { type WriteMethod, evaluatePreconditions } from '../webdav/preconditions.js';
@@ -16,7 +17,6 @@ import { assertWholeIdentityBody, declaredLength, discardRestOfBody } from '../w
 import type { RouteDeps } from './deps.js';
 import { fileName, notFound, preconditionFailed } from './snapshot-file.js';
 import { answerEmpty } from './answers.js';
-import { setHeader } from '../http/set-header.js';
 
 /** The content type kept when a PUT sends none. */
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';

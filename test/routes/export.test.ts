@@ -1,12 +1,12 @@
 import { text } from 'node:stream/consumers';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { PersoniumError } from '../../lib/errors.js';
 import { FsJobStore } from '../../lib/adapters/fs/job-store.js';
 import { FsSnapshotStore } from '../../lib/adapters/fs/snapshot-store.js';
 import { storeSource } from '../../lib/snapshot/source.js';
 import { verifySnapshot } from '../../lib/snapshot/verify.js';
-import type { CellEvent } from '../../lib/types.js';
+import type { CellEvent, EventLogger } from '../../lib/types.js';
 import { ROOT_TOKEN } from '../helpers/auth.js';
 import { cellIdOf } from '../helpers/cell-digest.js';
 import { wrapCells } from '../helpers/cells.js';
@@ -206,21 +206,33 @@ test('the job limit answers 503 PR503-SV-0001 with Retry-After', async (t) => {
   await server.request('DELETE', 'alice', '__export', { headers: auth });
 });
 
-test('a job whose worker vanished is finished as interrupted by the next reader: .error PR500-SN-0001, cell free', async (t) => {
+/**
+ * A server on an FsJobStore, and a worker of another process (a second store on the same files)
+ * that claimed an export of alice named `orphan`; `die()` lets that worker's lease run out.
+ */
+async function withDeadWorker(t: ExecutionContext, options: { events?: EventLogger } = {}) {
   const dataDir = await makeDataDir(t);
   const jobsRoot = join(dataDir, 'jobs');
   const dead = new FsJobStore({ root: jobsRoot });
-  const server = await startServer(t, 'root', { dataDir, options: { jobs: new FsJobStore({ root: jobsRoot }) } });
+  const server = await startServer(t, 'root', { dataDir, options: { jobs: new FsJobStore({ root: jobsRoot }), ...options } });
   const id = await cellIdOf(server.dataDir, 'alice');
   const claim = await dead.claim(
     { cellId: id, kind: 'export', name: 'orphan', requestKey: 'k', subject: null },
     { leaseMs: 60_000, maxRunning: 4 },
   );
-  if (claim.status !== 'claimed') return t.fail(claim.status);
+  if (claim.status !== 'claimed') throw new Error(`the dead worker's claim: ${claim.status}`);
+  const die = async (): Promise<void> => {
+    t.truthy(await dead.renew(id, claim.job.token, 5, 1), 'the dead worker stops renewing: its lease runs out');
+  };
+  return { server, id, die };
+}
+
+test('a job whose worker vanished is finished as interrupted by the next reader: .error PR500-SN-0001, cell free', async (t) => {
+  const { server, id, die } = await withDeadWorker(t);
   const busy = await post(server, { Name: 'meanwhile' });
   t.is(busy.status, 409);
   t.is((await status(server)).body['status'], 'exportation in progress');
-  t.truthy(await dead.renew(id, claim.job.token, 5, 1), 'the dead worker stops renewing: its lease runs out');
+  await die();
   await waitFor(async () => (await status(server)).body['status'] === 'ready');
   t.deepEqual(await readErrorFile(server, id, 'orphan.error'), {
     code: 'PR500-SN-0001',
@@ -230,27 +242,18 @@ test('a job whose worker vanished is finished as interrupted by the next reader:
 });
 
 test('a job whose worker vanished after committing its zip is finished as completed: the zip stays, an older .error goes', async (t) => {
-  const dataDir = await makeDataDir(t);
-  const jobsRoot = join(dataDir, 'jobs');
-  const dead = new FsJobStore({ root: jobsRoot });
   const events: CellEvent[] = [];
-  const server = await startServer(t, 'root', { dataDir, options: { jobs: new FsJobStore({ root: jobsRoot }), events: { log: (event) => void events.push(event) } } });
-  const id = await cellIdOf(server.dataDir, 'alice');
+  const { server, id, die } = await withDeadWorker(t, { events: { log: (event) => void events.push(event) } });
   const store = storeOf(server);
   // An earlier export of the same name failed and left its .error.
   const stale = await store.write(id, 'orphan.error', { contentType: 'application/json' });
   stale.stream.end('{"code":"PR500-SV-0000"}');
   await stale.commit();
-  const claim = await dead.claim(
-    { cellId: id, kind: 'export', name: 'orphan', requestKey: 'k', subject: null },
-    { leaseMs: 60_000, maxRunning: 4 },
-  );
-  if (claim.status !== 'claimed') return t.fail(claim.status);
   // The worker commits its zip, then dies before it can record the job finished.
   const zip = await store.write(id, 'orphan.zip', { contentType: 'application/zip' });
   zip.stream.end('the committed snapshot');
   await zip.commit({ ifNoneMatch: '*' });
-  t.truthy(await dead.renew(id, claim.job.token, 5, 1), 'the dead worker stops renewing: its lease runs out');
+  await die();
   await waitFor(async () => (await status(server)).body['status'] === 'ready');
   t.deepEqual((await names(server, id)).filter((name) => name.startsWith('orphan.')), ['orphan.zip']);
   t.deepEqual(events.map((event) => event.info), ['completed']);
