@@ -116,6 +116,16 @@ export interface ExportView {
   /** Yields every record of one type, in a stable order. An empty type yields nothing. */
   records(type: ODataType): AsyncIterable<ODataRecord>;
   /**
+   * Optional: yields the records of one type as {@link ExportView.records} does, as `.pjson` text:
+   * pieces of whole UTF-8 lines, each line exactly `recordJson` of one record
+   * (`{"_index":…,"_type":…,"_source":…,"_id":…}`, no white space, keys of `_source` as
+   * `JSON.stringify` writes them) and `\n`, in the same order. When present, the export calls it
+   * instead of `records` and copies the lines into the snapshot as they are: a source that stores
+   * `.pjson` text (as the Fs one does) then costs no serialising and no `await` per record. The
+   * export checks nothing in them, so they must be checked records.
+   */
+  recordLines?(type: ODataType): AsyncIterable<Buffer>;
+  /**
    * Yields every WebDAV resource, the cell root (`''`) first, parents before their children and
    * siblings sorted by name (code-unit order).
    */

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ExecutionContext, TestFn } from 'ava';
 import { PersoniumError } from '../errors.js';
-import { ODATA_TYPES } from '../snapshot/format.js';
+import { ODATA_TYPES, recordJson } from '../snapshot/format.js';
 import { recordBatches } from '../snapshot/lines.js';
 import type { CellDataSource, CellInfo, DavMeta, ExportTotals, ExportView, ImportTransaction, ODataRecord, ODataType } from '../types.js';
 
@@ -245,6 +245,33 @@ export function cellDataSourceContract(test: TestFn, makeSource: MakeCellDataSou
         t.is(typeof record._type, 'string');
         t.is(typeof record._id, 'string');
         t.is(typeof record._source, 'object');
+      }
+    }
+  });
+
+  test(title("recordLines(type), when the view has it, is records(type) written as recordJson lines"), async (t) => {
+    const source = await makeSource(t);
+    for (const name of ['alice', 'bob']) {
+      const view = await source.openExport(await mustGetCell(source, name), new AbortController().signal);
+      try {
+        if (view.recordLines === undefined) {
+          t.log('the export view has no recordLines (optional)');
+          t.pass();
+          return;
+        }
+        for (const type of ODATA_TYPES) {
+          const expected: string[] = [];
+          for await (const record of view.records(type)) expected.push(`${recordJson(record)}\n`);
+          const pieces: Buffer[] = [];
+          for await (const piece of view.recordLines(type)) pieces.push(piece);
+          t.true(
+            pieces.every((piece) => piece.length > 0 && piece.at(-1) === 0x0a),
+            `${name} ${type}: every piece is whole lines`,
+          );
+          t.is(Buffer.concat(pieces).toString('utf8'), expected.join(''), `${name} ${type}`);
+        }
+      } finally {
+        await view.close();
       }
     }
   });

@@ -1,11 +1,13 @@
 /**
- * The `.pjson` lines of a snapshot as an import stages them, as bytes: each line parsed and checked
- * as the reader checks a record, given the target cell's id (`_source.c`), and written back as its
- * `recordJson` and `\n`. {@link retargetLines} does one piece of whole lines; {@link stagedLines}
- * runs the pieces of one entry through it.
+ * `.pjson` lines rewritten in the form the module writes records, as bytes: each line parsed and
+ * checked by the caller's rule, and written back as its `recordJson` and `\n`. A line already in
+ * that form is copied (`scanRecordLine`), not serialised again. An import gives every record the
+ * target cell's id (`_source.c`, {@link retargetLines}); an export's cell source gives its stored
+ * lines as they are ({@link rewriteLines} with no `cellId`). {@link stagedLines} runs the pieces of
+ * one snapshot entry through {@link retargetLines}.
  *
- * Handing the transaction bytes spares an object per record crossing two async iterators (one
- * `await` each) and lets the records of a piece be parsed and written in one tight loop.
+ * Handing on bytes spares an object per record crossing two async iterators (one `await` each) and
+ * lets the records of a piece be parsed and written in one tight loop.
  *
  * @module
  */
@@ -13,10 +15,11 @@ import { isUtf8 } from 'node:buffer';
 import { recordJson } from '../snapshot/format.js';
 import { LineSplitter } from '../snapshot/lines.js';
 import { parseRecord } from '../snapshot/snapshot-json.js';
+import type { ODataRecord } from '../types.js';
 import { Utf8Batcher } from '../util/utf8-batcher.js';
 import { timeSlicer } from '../util/yield.js';
 import { retargetRecord } from './identity.js';
-import { cValueSpan } from './record-splice.js';
+import { scanRecordLine } from './record-splice.js';
 
 const NEWLINE = 0x0a;
 const NEWLINE_BYTES = Buffer.from('\n');
@@ -24,46 +27,79 @@ const NEWLINE_BYTES = Buffer.from('\n');
 /** Bytes of an output batch before the batches of a piece are joined. */
 const OUT_BATCH_BYTES = 64 * 1024;
 
+/** How {@link rewriteLines} reads the lines of a piece, and what it changes. */
+export interface LineRules {
+  /**
+   * Parses the text of one line (decoded as UTF-8, without its `\n`), the `index`-th of the piece
+   * counting from 0, into its record; gives `undefined` to drop the line, and throws for a line that
+   * is not a record.
+   */
+  readonly parse: (text: string, index: number) => ODataRecord | undefined;
+  /** When set, every record is given this `_source.c` (an import's target cell id). */
+  readonly cellId?: string | undefined;
+}
+
 /**
- * Rewrites a piece of whole `.pjson` lines (each ending with `\n`, except perhaps the last) for the
- * target cell. Every line must be a record, blank lines included: the first one that is not throws
- * the reader's error for it (`PR400-CM-0004` quoting the line, from `parseRecord`). A line already
- * written as the module writes it gets the target's `c` in place of its own (`cValueSpan`); any
- * other is written anew by `recordJson`. Either way the line is `recordJson` of the retargeted record.
+ * Rewrites a piece of whole `.pjson` lines (each ending with `\n`, except perhaps the last) by
+ * `rules`. A line already written as the module writes it is copied, with the target's `c` in place
+ * of its own when `rules.cellId` is set (`scanRecordLine`); any other is written anew by
+ * `recordJson`. Either way each kept line comes out as `recordJson` of its (retargeted) record and
+ * `\n`; the first line `rules.parse` throws for stops the piece with that error.
  */
-export function retargetLines(piece: Uint8Array, cellId: string): Buffer {
+export function rewriteLines(piece: Uint8Array, rules: LineRules): Buffer {
   const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
   const splitter = new LineSplitter(Number.MAX_SAFE_INTEGER);
   const texts = splitter.pushText(bytes);
   const last = splitter.end();
   if (last !== undefined) texts.push(last.toString('utf8'));
   // Bytes are copied as they are only when they are valid UTF-8: else decoding changed them.
-  const spliceable = isUtf8(bytes);
-  const id = Buffer.from(JSON.stringify(cellId));
+  const copyable = isUtf8(bytes);
+  const { parse, cellId } = rules;
+  const id = cellId === undefined ? undefined : Buffer.from(JSON.stringify(cellId));
   const batcher = new Utf8Batcher(OUT_BATCH_BYTES);
   const parts: Buffer[] = [];
   const keep = (batch: Buffer | undefined): void => {
     if (batch !== undefined) parts.push(batch);
   };
   let start = 0;
-  for (const text of texts) {
+  for (let index = 0; index < texts.length; index += 1) {
     const newline = bytes.indexOf(NEWLINE, start);
     const end = newline < 0 ? bytes.length : newline;
-    const record = parseRecord(text);
-    const span = spliceable ? cValueSpan(bytes, start, end, record) : undefined;
-    if (span === undefined) {
-      retargetRecord(record, cellId);
-      keep(batcher.pushLine(recordJson(record)));
-    } else {
-      keep(batcher.pushBytes(bytes, start, span[0]));
-      keep(batcher.pushBytes(id, 0, id.length));
-      keep(batcher.pushBytes(bytes, span[1], end));
-      keep(batcher.pushBytes(NEWLINE_BYTES, 0, 1));
+    const record = parse(texts[index] as string, index);
+    if (record !== undefined) {
+      const span = copyable ? scanRecordLine(bytes, start, end, record) : undefined;
+      if (span === undefined || (id !== undefined && span[0] < 0)) {
+        if (cellId !== undefined) retargetRecord(record, cellId);
+        keep(batcher.pushLine(recordJson(record)));
+      } else if (id === undefined) {
+        keep(batcher.pushBytes(bytes, start, end));
+        keep(batcher.pushBytes(NEWLINE_BYTES, 0, 1));
+      } else {
+        keep(batcher.pushBytes(bytes, start, span[0]));
+        keep(batcher.pushBytes(id, 0, id.length));
+        keep(batcher.pushBytes(bytes, span[1], end));
+        keep(batcher.pushBytes(NEWLINE_BYTES, 0, 1));
+      }
     }
     start = end + 1;
   }
   keep(batcher.flush());
   return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+}
+
+/** The import's rule: every line, blank ones included, must be a record as the snapshot reader checks one. */
+function snapshotRecord(text: string): ODataRecord {
+  return parseRecord(text);
+}
+
+/**
+ * Rewrites a piece of whole `.pjson` lines of a snapshot for the target cell: every line must be a
+ * record, blank lines included, and the first one that is not throws the reader's error for it
+ * (`PR400-CM-0004` quoting the line, from `parseRecord`). Each line comes out as `recordJson` of
+ * its record with the target's `c`.
+ */
+export function retargetLines(piece: Uint8Array, cellId: string): Buffer {
+  return rewriteLines(piece, { parse: snapshotRecord, cellId });
 }
 
 /**

@@ -1,9 +1,9 @@
 /**
- * The import's shortcut for a `.pjson` line that is already written as the module writes records
- * (`recordJson`): such a line becomes the target's line by replacing the bytes of its `_source.c`
- * value, with no serialising of the record and no UTF-8 encoding. Serialising a record took about
- * as long as parsing it (2.3 µs against 2.1 µs for a 360-byte line, Node 20), and the two together
- * were most of an import's work on a records-heavy cell.
+ * The shortcut for a `.pjson` line that is already written as the module writes records
+ * (`recordJson`): an import makes it the target's line by replacing the bytes of its `_source.c`
+ * value, and an export copies it as it is, neither serialising the record nor encoding UTF-8.
+ * Serialising a record took about as long as parsing it (2.3 µs against 2.1 µs for a 360-byte
+ * line, Node 20), and the two together were most of an import's work on a records-heavy cell.
  *
  * The shortcut must give exactly the bytes the long way gives. It is taken only when a scan of the
  * line's bytes proves that `JSON.stringify` of the parsed record would write the same bytes back:
@@ -17,7 +17,7 @@
  *   their place in the text);
  * - as many keys in the text as in the parsed `_source` (a key given twice is kept once by
  *   `JSON.parse`);
- * - a `c` key directly in `_source`, written plainly (`"c"`).
+ * - for the import's splice, a `c` key directly in `_source`, written plainly (`"c"`).
  *
  * The caller has parsed the line (so it is JSON, and a record) and checked that the piece of lines
  * is valid UTF-8 (so every byte of a string stands for itself).
@@ -99,8 +99,8 @@ function countKeys(value: unknown): number {
 
 /**
  * Scans the `_source` object that starts at `at`: resolves to where it ends, and the span of its
- * `c` value, or `undefined` when it is not written as `JSON.stringify` writes it, has no plain `c`
- * directly in it, or holds another number of keys than `keys`.
+ * plain `c` value (-1, -1 when it has none), or `undefined` when it is not written as
+ * `JSON.stringify` writes it or holds another number of keys than `keys`.
  */
 function scanSource(bytes: Uint8Array, at: number, end: number, keys: number): { stop: number; cStart: number; cEnd: number } | undefined {
   if (bytes[at] !== OPEN_BRACE) return undefined;
@@ -134,9 +134,7 @@ function scanSource(bytes: Uint8Array, at: number, end: number, keys: number): {
       if (depth === 1 && cStart >= 0 && cEnd < 0) cEnd = i;
       depth -= 1;
       i += 1;
-      if (depth === 0) {
-        return cStart >= 0 && counted === keys ? { stop: i, cStart, cEnd } : undefined;
-      }
+      if (depth === 0) return counted === keys ? { stop: i, cStart, cEnd } : undefined;
     } else if (byte === COMMA) {
       if (depth === 1 && cStart >= 0 && cEnd < 0) cEnd = i;
       i += 1;
@@ -155,10 +153,11 @@ function scanSource(bytes: Uint8Array, at: number, end: number, keys: number): {
 }
 
 /**
- * The byte span `[start, end)` of the `_source.c` value in the line `bytes[start, end)` (without
- * its `\n`), when the line is exactly `recordJson` of `record`, its parse; else `undefined`.
+ * Whether the line `bytes[start, end)` (without its `\n`) is exactly `recordJson` of `record`, its
+ * parse: `undefined` when it is not; else the byte span `[start, end)` of its `_source.c` value, or
+ * `[-1, -1]` when `_source` has no plain `c` directly in it.
  */
-export function cValueSpan(bytes: Uint8Array, start: number, end: number, record: Pick<ODataRecord, '_source'>): [number, number] | undefined {
+export function scanRecordLine(bytes: Uint8Array, start: number, end: number, record: Pick<ODataRecord, '_source'>): [number, number] | undefined {
   if (!hasAt(bytes, start, INDEX_KEY)) return undefined;
   let at = stringEnd(bytes, start + INDEX_KEY.length, end);
   if (at < 0 || !hasAt(bytes, at, TYPE_KEY)) return undefined;
@@ -169,4 +168,14 @@ export function cValueSpan(bytes: Uint8Array, start: number, end: number, record
   at = stringEnd(bytes, source.stop + ID_KEY.length, end);
   if (at < 0 || at !== end - 1 || bytes[at] !== CLOSE_BRACE) return undefined;
   return [source.cStart, source.cEnd];
+}
+
+/**
+ * The byte span `[start, end)` of the `_source.c` value in the line `bytes[start, end)` (without
+ * its `\n`), when the line is exactly `recordJson` of `record`, its parse, and has a plain `c`;
+ * else `undefined`.
+ */
+export function cValueSpan(bytes: Uint8Array, start: number, end: number, record: Pick<ODataRecord, '_source'>): [number, number] | undefined {
+  const span = scanRecordLine(bytes, start, end, record);
+  return span !== undefined && span[0] >= 0 ? span : undefined;
 }

@@ -62,6 +62,8 @@ export interface WriteSnapshotOptions {
   forceZip64?: boolean | undefined;
 }
 
+const NEWLINE = 0x0a;
+
 /** Files up to this size are read whole and written with their sizes known; larger ones are streamed. */
 export const SMALL_FILE_BYTES = 64 * 1024;
 
@@ -82,6 +84,22 @@ function toBuffer(chunk: unknown): Buffer {
   if (typeof chunk === 'string') return Buffer.from(chunk);
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   throw new TypeError('content streams must yield bytes');
+}
+
+/**
+ * Passes on a view's `.pjson` text ({@link ExportView.recordLines}), telling `count` how many lines
+ * each piece holds, and lets the event loop run when the background job's time slice is spent.
+ */
+async function* countedLines(pieces: AsyncIterable<Buffer>, count: (lines: number) => void): AsyncGenerator<Buffer> {
+  const slice = backgroundSlicer();
+  for await (const piece of pieces) {
+    const pause = slice();
+    if (pause !== undefined) await pause;
+    let lines = 0;
+    for (let at = piece.indexOf(NEWLINE); at >= 0; at = piece.indexOf(NEWLINE, at + 1)) lines += 1;
+    count(lines);
+    yield piece;
+  }
 }
 
 /** One run of {@link writeSnapshot}. */
@@ -254,17 +272,18 @@ class WriteSession {
     await this.#addBytes(MANIFEST_PATH, Buffer.from(manifestJson(this.#options.unitUrl, this.#createDate)), 'auto');
     const cell = await this.#guard(view.cellRecord());
     await this.#addBytes(CELL_PATH, Buffer.from(recordJson(cell)), 'auto');
+    const countRecord = (): void => {
+      this.#progress.records += 1;
+    };
     for (const file of ODATA_FILES) {
-      const stream = Readable.from(
-        recordBatches(
-          view.records(file.type),
-          () => {
-            this.#progress.records += 1;
-          },
-          backgroundSlicer(),
-        ),
-        { objectMode: false },
-      );
+      const lines = view.recordLines?.(file.type);
+      const text =
+        lines === undefined
+          ? recordBatches(view.records(file.type), countRecord, backgroundSlicer())
+          : countedLines(lines, (count) => {
+              this.#progress.records += count;
+            });
+      const stream = Readable.from(text, { objectMode: false });
       this.#remember(await this.#guard(this.#zip.addStream(file.path, stream, { compress: true })));
     }
     const nodes = view.dav()[Symbol.asyncIterator]();

@@ -1,13 +1,14 @@
 /**
- * The import's shortcut for lines already written as the module writes records: `cValueSpan` finds
- * the `_source.c` value only when the line is exactly `recordJson` of its own parse, and
- * `retargetLines`, which takes the shortcut whenever it can, always gives what parsing each line and
- * writing it back gives, however the line was written.
+ * The shortcut for lines already written as the module writes records: `scanRecordLine` accepts a
+ * line (and `cValueSpan` finds its `_source.c` value) only when it is exactly `recordJson` of its own
+ * parse, and `retargetLines` (an import) and `rewriteLines` without a cell id (an export), which take
+ * the shortcut whenever they can, always give what parsing each line and writing it back gives,
+ * however the line was written.
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { retargetLines } from '../../lib/jobs/record-lines.js';
-import { cValueSpan } from '../../lib/jobs/record-splice.js';
+import { retargetLines, rewriteLines } from '../../lib/jobs/record-lines.js';
+import { cValueSpan, scanRecordLine } from '../../lib/jobs/record-splice.js';
 import { recordJson } from '../../lib/snapshot/format.js';
 import { parseRecord } from '../../lib/snapshot/snapshot-json.js';
 import type { ODataRecord } from '../../lib/types.js';
@@ -21,17 +22,22 @@ function cText(line: string): string | undefined {
   return span === undefined ? undefined : bytes.subarray(span[0], span[1]).toString('utf8');
 }
 
-/** The long way: each line parsed, given the target id, written back. */
-function longWay(text: string): string {
+/** The long way: each line parsed, given the target id (unless `keep`), written back. */
+function longWay(text: string, keep = false): string {
   return text
     .split('\n')
     .filter((line, i, all) => i < all.length - 1 || line !== '')
     .map((line) => {
       const r = parseRecord(line);
-      r._source['c'] = TARGET;
+      if (!keep) r._source['c'] = TARGET;
       return `${recordJson(r)}\n`;
     })
     .join('');
+}
+
+/** An export's rewrite of a piece: every line a record, kept as it is. */
+function exportWay(text: string): string {
+  return rewriteLines(Buffer.from(text), { parse: (line) => parseRecord(line) }).toString('utf8');
 }
 
 const canonical = (source: Record<string, unknown>): string =>
@@ -70,6 +76,10 @@ test('cValueSpan: undefined for every way of writing a record that recordJson wo
     'c only deeper': canonical({ s: { c: 'x' } }),
   };
   for (const [what, line] of Object.entries(cases)) t.is(cText(line), undefined, what);
+  const scan = (line: string): [number, number] | undefined => scanRecordLine(Buffer.from(line), 0, Buffer.byteLength(line), parseRecord(line));
+  const withoutC = ['no c in _source', 'c only deeper'];
+  for (const what of withoutC) t.deepEqual(scan(cases[what] as string), [-1, -1], `${what}: written as recordJson`);
+  for (const [what, line] of Object.entries(cases).filter(([what]) => !withoutC.includes(what))) t.is(scan(line), undefined, what);
 });
 
 test('retargetLines: the shortcut and the long way give the same bytes, on lines of this module', (t) => {
@@ -143,7 +153,7 @@ function writeRecord(r: ODataRecord, ways: ReadonlySet<Way>, pick: () => number)
   return `{${fields.map(([name, value]) => `${JSON.stringify(name)}:${writeAnyWay(value, ways, pick)}`).join(',')}}`;
 }
 
-test('retargetLines gives the long way for records written in any way JSON allows', (t) => {
+test('retargetLines and rewriteLines give the long way for records written in any way JSON allows', (t) => {
   const key = fc.oneof(fc.string(), fc.nat(20).map(String));
   const source = fc.tuple(fc.dictionary(key, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }), fc.option(fc.jsonValue({ maxDepth: 1 }))).map(([s, c]) => (c === null ? s : { ...s, c }));
   const arbitraryRecord = fc.record({ _index: fc.string(), _type: fc.string(), _source: source, _id: fc.string({ unit: 'grapheme' }) });
@@ -160,6 +170,7 @@ test('retargetLines gives the long way for records written in any way JSON allow
         })
         .join('');
       t.is(retargetLines(Buffer.from(text), TARGET).toString('utf8'), longWay(text));
+      t.is(exportWay(text), longWay(text, true));
     }),
     { numRuns: 300 },
   );

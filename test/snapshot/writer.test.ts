@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import test from 'ava';
@@ -311,6 +312,48 @@ test('progress: reported while work advances, never decreasing, final = totals',
     previous = report;
   }
   t.deepEqual(reports.at(-1), { ...totals });
+});
+
+test("a view's recordLines are copied into the .pjson entries as they are, each line counted as a record", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'snap.zip');
+  const roles = Array.from({ length: 300 }, (_, i) => recordJson(record('Role', `r${i}`, { s: { Name: `é${i}` }, c: 'x' })));
+  // Pieces of whole lines, of any size.
+  const pieces = [roles.slice(0, 1), roles.slice(1, 250), roles.slice(250)].map((lines) => Buffer.from(lines.map((line) => `${line}\n`).join('')));
+  const base = memoryView({ records: {}, dav: [{ path: '', meta: { t: 'Cell' } }] });
+  const view: ExportView = {
+    ...base,
+    totals: { records: roles.length, davNodes: 1, bytes: 0 },
+    records: () => {
+      throw new Error('records() was called though recordLines is there');
+    },
+    async *recordLines(type: ODataType) {
+      if (type === 'Role') yield* pieces;
+    },
+  };
+  const reports: WriteProgress[] = [];
+  await writeToFile(view, file, { onProgress: (progress) => void reports.push(progress) });
+  const entries = await entryBytes(file);
+  t.deepEqual(entries.get('10_odata/20_role.pjson'), Buffer.concat(pieces));
+  t.is(entries.get('10_odata/10_box.pjson')?.length, 0);
+  t.deepEqual(reports.at(-1), { records: 300, davNodes: 1, bytes: 0 });
+  t.true((await verifySnapshot(await fileSource(file))).ok);
+});
+
+test('the same records give the same snapshot, bytes for bytes, through recordLines or records', async (t) => {
+  const dir = await tempDir(t);
+  const data = sampleData();
+  const plain = memoryView(data);
+  const withLines: ExportView = {
+    ...memoryView(data),
+    async *recordLines(type: ODataType) {
+      const lines = (data.records?.[type] ?? []).map((r) => `${recordJson(r)}\n`).join('');
+      if (lines !== '') yield Buffer.from(lines);
+    },
+  };
+  await writeToFile(plain, join(dir, 'records.zip'));
+  await writeToFile(withLines, join(dir, 'lines.zip'));
+  t.deepEqual(await readFile(join(dir, 'lines.zip')), await readFile(join(dir, 'records.zip')));
 });
 
 test('an error of the destination rejects the write with it', async (t) => {

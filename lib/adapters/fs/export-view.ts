@@ -19,7 +19,7 @@ import type { DavContent, DavNode, ExportTotals, ExportView, ODataRecord, ODataT
 import { pathKind, pjsonName } from './cell-layout.js';
 import { type DavResource, countDav, walkDav } from './dav-tree.js';
 import { READ_CHUNK_BYTES } from '../../util/io-sizes.js';
-import { countLines, parseRecord, readLines } from './lines.js';
+import { countLines, parseRecord, readLines, readRecordText } from './lines.js';
 
 /** Options of {@link openFsExportView}. */
 export interface FsExportViewOptions {
@@ -91,7 +91,8 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
   const early = walkDav(cellDir, walkOptions, walkSignal);
   let firstWalk: AsyncGenerator<DavResource[]> | undefined = started(early);
 
-  async function* records(type: ODataType): AsyncGenerator<ODataRecord> {
+  /** Yields what `read` makes of a type's `.pjson` file; nothing when the type has none. */
+  async function* fromTypeFile<T>(type: ODataType, read: (stream: Readable, name: string) => AsyncIterable<T>): AsyncGenerator<T> {
     checkOpen();
     await checkGeneration();
     const name = pjsonName(type);
@@ -99,14 +100,18 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
     if ((await pathKind(file)) !== 'file') return;
     const stream = openFile(file);
     try {
-      for await (const line of readLines(stream, maxLineBytes)) {
+      for await (const item of read(stream, name)) {
         checkOpen();
-        yield parseRecord(line.text, `${name}:${line.number}`);
+        yield item;
       }
     } finally {
       stream.destroy();
     }
     await checkGeneration();
+  }
+
+  async function* parsedLines(stream: Readable, name: string): AsyncGenerator<ODataRecord> {
+    for await (const line of readLines(stream, maxLineBytes)) yield parseRecord(line.text, `${name}:${line.number}`);
   }
 
   async function* dav(): AsyncGenerator<DavNode> {
@@ -143,7 +148,8 @@ export async function openFsExportView(options: FsExportViewOptions): Promise<Ex
       checkOpen();
       return structuredClone(cellRecord);
     },
-    records,
+    records: (type) => fromTypeFile(type, parsedLines),
+    recordLines: (type) => fromTypeFile(type, (stream, name) => readRecordText(stream, maxLineBytes, name)),
     dav,
     close: async () => {
       closed = true;

@@ -1,7 +1,7 @@
 /**
  * Line handling for `.pjson` files of the Fs cell source, over the shared rules of
- * `snapshot/lines.ts`: reading record lines, counting them without decoding, and parsing one line
- * into an {@link ODataRecord}.
+ * `snapshot/lines.ts`: reading record lines (as text, or as records already written back in the
+ * module's form), counting them without decoding, and parsing one line into an {@link ODataRecord}.
  *
  * A *record line* is a `\n`-terminated line (the last one may lack the `\n`) that holds anything but
  * spaces, tabs and carriage returns; blank lines are skipped by both the splitter and the counter, so
@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { type LineRules, rewriteLines } from '../../jobs/record-lines.js';
 import { LineSplitter, type LineTooLongError, recordProblem, toRecord } from '../../snapshot/lines.js';
 import type { ODataRecord } from '../../types.js';
 
@@ -40,8 +41,8 @@ function hasContent(buf: Uint8Array, start: number, end: number): boolean {
 export async function* readLines(source: AsyncIterable<Uint8Array>, maxLineBytes: number): AsyncGenerator<Line> {
   const splitter = new LineSplitter(maxLineBytes);
   const record = (line: string, number: number): Line | undefined => {
-    if (!CONTENT.test(line)) return undefined;
-    return { text: line.endsWith('\r') ? line.slice(0, -1) : line, number };
+    const text = recordText(line);
+    return text === undefined ? undefined : { text, number };
   };
   for await (const chunk of source) {
     const lines = splitter.pushText(chunk);
@@ -54,6 +55,37 @@ export async function* readLines(source: AsyncIterable<Uint8Array>, maxLineBytes
   const last = splitter.end();
   const found = last === undefined ? undefined : record(last.toString('utf8'), splitter.lineNumber);
   if (found !== undefined) yield found;
+}
+
+/**
+ * Yields the records of a `.pjson` byte stream as `.pjson` text in the module's form: pieces of
+ * whole lines, each line `recordJson` of one record and `\n` (a stored line already in that form is
+ * copied as it is), in the order of the file. Reads the lines as {@link readLines} does and parses
+ * each as {@link parseRecord} does, with the same errors, `name` naming the file in them.
+ */
+export async function* readRecordText(source: AsyncIterable<Uint8Array>, maxLineBytes: number, name: string): AsyncGenerator<Buffer> {
+  const splitter = new LineSplitter(maxLineBytes);
+  const rules = (first: number): LineRules => ({
+    parse: (line, index) => {
+      const text = recordText(line);
+      return text === undefined ? undefined : parseRecord(text, `${name}:${first + index}`);
+    },
+  });
+  for await (const chunk of source) {
+    const first = splitter.lineNumber + 1;
+    const piece = splitter.pushLines(chunk);
+    const lines = piece === undefined ? undefined : rewriteLines(piece, rules(first));
+    if (lines !== undefined && lines.length > 0) yield lines;
+  }
+  const last = splitter.end();
+  const lines = last === undefined ? undefined : rewriteLines(last, rules(splitter.lineNumber));
+  if (lines !== undefined && lines.length > 0) yield lines;
+}
+
+/** The text of a record line without a trailing `\r`, or `undefined` for a blank line. */
+function recordText(line: string): string | undefined {
+  if (!CONTENT.test(line)) return undefined;
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
 }
 
 /** Counts the record lines of a byte stream without decoding or holding them. */

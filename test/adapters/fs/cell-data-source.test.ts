@@ -367,6 +367,52 @@ test('export: a line over maxLineBytes, a bad record or a .pmeta that is not a J
   t.throws(() => new FsCellDataSource({ root, maxLineBytes: 0 }));
 });
 
+/** Every piece `recordLines` yields for a type, joined, as text. */
+async function recordText(source: FsCellDataSource, name: string, type: 'Box' | 'Role' | 'Rule' | 'ExtCell'): Promise<string> {
+  const view = await source.openExport(await mustGetCell(source, name), new AbortController().signal);
+  try {
+    const pieces: Buffer[] = [];
+    for await (const piece of view.recordLines?.(type) ?? []) pieces.push(piece);
+    return Buffer.concat(pieces).toString('utf8');
+  } finally {
+    await view.close();
+  }
+}
+
+test('export: recordLines copies lines written as recordJson and writes any other line anew, blank ones dropped', async (t) => {
+  const root = await fixtureRoot(t);
+  const canonical: ODataRecord = { _index: 'u0', _type: 'Role', _source: { s: { Name: 'é€😀 \\ "' }, c: 'x', n: 1.5 }, _id: 'a' };
+  const spaced = '{ "_index": "u0", "_type": "Role", "_source": {"n": 2.50, "c": "x"}, "_id": "b" }';
+  const reordered = '{"_id":"c","_type":"Role","_index":"u0","_source":{"t":"\\u0041\\/"},"extra":1}';
+  const twice = '{"_index":"u0","_type":"Role","_source":{"k":1,"k":2},"_id":"d"}';
+  const text = `\n  \r\n${recordJson(canonical)}\r\n${spaced}\n\n${reordered}\n${twice}\n${recordJson(canonical)}`;
+  await writeFile(join(root, 'bob', '20_role.pjson'), text);
+  const source = new FsCellDataSource({ root });
+  const expected = [
+    canonical,
+    { _index: 'u0', _type: 'Role', _source: { n: 2.5, c: 'x' }, _id: 'b' },
+    { _index: 'u0', _type: 'Role', _source: { t: 'A/' }, _id: 'c' },
+    { _index: 'u0', _type: 'Role', _source: { k: 2 }, _id: 'd' },
+    canonical,
+  ];
+  t.is(await recordText(source, 'bob', 'Role'), expected.map((r) => `${recordJson(r)}\n`).join(''));
+  t.is(await recordText(source, 'bob', 'Rule'), '', 'a type without a file has no lines');
+});
+
+test('export: recordLines refuses what records refuses, with the same line numbers', async (t) => {
+  const root = await fixtureRoot(t);
+  const good = recordJson({ _index: 'x', _type: 'Box', _source: {}, _id: 'g' });
+  await writeFile(join(root, 'bob', '10_box.pjson'), `${good}\n\n${good}\n{"_index":"x"\n`);
+  await writeFile(join(root, 'bob', '20_role.pjson'), `${good}\r\n${good}\r\n  \r\nnot json`);
+  await writeFile(join(root, 'bob', '21_rule.pjson'), '{"_index":"x","_type":"Rule","_id":"r"}\n');
+  await writeFile(join(root, 'bob', '12_extcell.pjson'), `${good}\n${recordJson({ _index: 'x', _type: 'ExtCell', _source: { pad: 'x'.repeat(5000) }, _id: 'long' })}\n`);
+  const source = new FsCellDataSource({ root, maxLineBytes: 4096 });
+  await t.throwsAsync(recordText(source, 'bob', 'Box'), { message: 'Invalid JSON at 10_box.pjson:4' });
+  await t.throwsAsync(recordText(source, 'bob', 'Role'), { message: 'Invalid JSON at 20_role.pjson:4' });
+  await t.throwsAsync(recordText(source, 'bob', 'Rule'), { message: 'Invalid record at 21_rule.pjson:1: _source is not an object' });
+  await t.throwsAsync(recordText(source, 'bob', 'ExtCell'), { message: 'Line 2 is longer than 4096 bytes' });
+});
+
 test('a missing root has no cells', async (t) => {
   const source = new FsCellDataSource({ root: join(await tempDir(t), 'absent') });
   t.is(await source.getCell('alice'), undefined);
