@@ -114,7 +114,11 @@ async function child(writer: Writer, count: number, out: string): Promise<void> 
   } else {
     const file = createWriteStream(out);
     const zip = new ZipWriter(file, { mtime });
-    for (let i = 0; i < count; i += 1) await zip.addBuffer(entryName(i), entry(i), 'auto');
+    // As the snapshot writer drives it: wait only when the writer asks to.
+    for (let i = 0; i < count; i += 1) {
+      const wait = zip.addBytes(entryName(i), entry(i), 'auto');
+      if (wait !== undefined) await wait;
+    }
     await zip.finish();
     file.end();
     await new Promise<void>((resolve) => file.once('finish', () => resolve()));

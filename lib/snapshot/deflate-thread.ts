@@ -1,6 +1,8 @@
 /**
- * The thread that does the CPU-heavy work of streamed zip entries: CRC-32, SHA-256 and deflate, at a
- * lowered priority, so that an export does not take the core from the host's event loop.
+ * The thread that does the CPU-heavy work of zip entries: CRC-32, SHA-256 and deflate, at a lowered
+ * priority, so that an export does not take the core from the host's event loop. A streamed entry
+ * comes in pieces (`begin`, `data`, `end`); entries whose bytes are known come in batches (`batch`),
+ * each deflated whole by `zlib.deflateRawSync`.
  *
  * Why a thread of its own: on a busy host the export's CPU work (deflate about 30 ms per MiB, the
  * hashes a few ms) competes with the host's requests for the same cores. This thread lowers its own
@@ -33,6 +35,7 @@ type Request =
   | { readonly op: 'begin'; readonly compress: boolean }
   | { readonly op: 'data'; readonly piece: ArrayBuffer; readonly length: number }
   | { readonly op: 'end' }
+  | { readonly op: 'batch'; readonly data: ArrayBuffer; readonly lengths: readonly number[]; readonly deflate: readonly boolean[] }
   | { readonly op: 'priority' };
 
 /** A reply of the thread, in the order of the requests. */
@@ -47,6 +50,12 @@ interface Reply {
   readonly sha256?: string;
   /** The thread's nice value, on `priority`. */
   readonly priority?: number;
+  /** Each entry's CRC-32, on `batch`. */
+  readonly crcs?: readonly number[];
+  /** Each entry's SHA-256 in hex, on `batch`. */
+  readonly hashes?: readonly string[];
+  /** Each entry's deflated length within `out` (-1 when it was not deflated), on `batch`. */
+  readonly deflatedLengths?: readonly number[];
   /** Why the request failed. */
   readonly error?: string;
 }
@@ -101,6 +110,30 @@ function deflateThreadMain(): void {
         crc = zlib.crc32(bytes, crc);
         hash.update(bytes);
         send(compress ? { out: deflate(bytes), piece: request.piece } : { piece: request.piece });
+      } else if (request.op === 'batch') {
+        const input = Buffer.from(request.data);
+        const crcs: number[] = [];
+        const hashes: string[] = [];
+        const deflatedLengths: number[] = [];
+        const outs: Buffer[] = [];
+        let at = 0;
+        for (let i = 0; i < request.lengths.length; i += 1) {
+          const bytes = input.subarray(at, at + (request.lengths[i] as number));
+          at += bytes.length;
+          crcs.push(zlib.crc32(bytes) >>> 0);
+          hashes.push(crypto.hash('sha256', bytes, 'hex'));
+          if (request.deflate[i] === true) {
+            const deflated = zlib.deflateRawSync(bytes);
+            outs.push(deflated);
+            deflatedLengths.push(deflated.length);
+          } else {
+            deflatedLengths.push(-1);
+          }
+        }
+        const joined = Buffer.concat(outs);
+        // Moved to the parent: it must own its whole memory.
+        const out = joined.byteOffset === 0 && joined.buffer.byteLength === joined.length ? joined : new Uint8Array(joined);
+        send({ out, crcs, hashes, deflatedLengths });
       } else if (request.op === 'end') {
         // An empty final block (fixed Huffman, end of block only) ends the raw deflate stream.
         send({ out: compress ? new Uint8Array([0x03, 0x00]) : new Uint8Array(0), crc: crc >>> 0, sha256: hash.digest('hex') });
@@ -128,13 +161,26 @@ export interface EntryDigest {
   readonly tail: Buffer;
 }
 
+/** What {@link DeflateThread.batch} measured, entry by entry in the order given. */
+export interface BatchDigest {
+  /** CRC-32 of each entry. */
+  readonly crcs: readonly number[];
+  /** SHA-256 of each entry, lowercase hex. */
+  readonly hashes: readonly string[];
+  /** Length of each entry's deflated bytes in {@link BatchDigest.deflated}, -1 when not deflated. */
+  readonly deflatedLengths: readonly number[];
+  /** The deflated bytes of the entries that were deflated, one after another. */
+  readonly deflated: Buffer;
+}
+
 let idle: DeflateThread | undefined;
 let idleTimer: NodeJS.Timeout | undefined;
 
 /**
- * One deflate thread, for one entry at a time: {@link DeflateThread.begin}, any number of
- * {@link DeflateThread.data}, {@link DeflateThread.end}. Requests may be sent without waiting for the
- * previous reply (they are answered in order). Once the thread fails, every request rejects.
+ * One deflate thread, for one streamed entry at a time ({@link DeflateThread.begin}, any number of
+ * {@link DeflateThread.data}, {@link DeflateThread.end}) and for batches of whole entries
+ * ({@link DeflateThread.batch}), which may come between those. Requests may be sent without waiting
+ * for the previous reply (they are answered in order). Once the thread fails, every request rejects.
  */
 export class DeflateThread {
   readonly #worker: Worker;
@@ -243,6 +289,29 @@ export class DeflateThread {
     const reply = await this.#request({ op: 'end' });
     const out = reply.out ?? new Uint8Array(0);
     return { crc: reply.crc ?? 0, sha256: reply.sha256 ?? '', tail: Buffer.from(out.buffer, out.byteOffset, out.length) };
+  }
+
+  /**
+   * Measures whole entries, independently of any entry begun with {@link DeflateThread.begin}: the
+   * CRC-32 and SHA-256 of each of `entries`, and the raw deflate of those whose `deflate` is true
+   * (each a whole deflate stream of its own, as `zlib.deflateRawSync` makes it). The bytes are copied
+   * to the thread in one buffer.
+   */
+  async batch(entries: readonly Buffer[], deflate: readonly boolean[]): Promise<BatchDigest> {
+    let total = 0;
+    for (const entry of entries) total += entry.length;
+    const data = Buffer.allocUnsafeSlow(total);
+    let at = 0;
+    for (const entry of entries) at += entry.copy(data, at);
+    const lengths = entries.map((entry) => entry.length);
+    const reply = await this.#request({ op: 'batch', data: data.buffer as ArrayBuffer, lengths, deflate }, [data.buffer as ArrayBuffer]);
+    const out = reply.out ?? new Uint8Array(0);
+    return {
+      crcs: reply.crcs ?? [],
+      hashes: reply.hashes ?? [],
+      deflatedLengths: reply.deflatedLengths ?? [],
+      deflated: Buffer.from(out.buffer, out.byteOffset, out.length),
+    };
   }
 
   /** The thread's own nice value (`os.getPriority()` inside it). */

@@ -243,22 +243,22 @@ class WriteSession {
     return this.#guard(opening);
   }
 
-  /** Records an entry for `99_integrity.json`. */
-  #remember(entry: ZipEntryInfo): void {
+  /** Records a written entry for `99_integrity.json`. */
+  readonly #remember = (entry: ZipEntryInfo): void => {
     const line = JSON.stringify({ path: entry.path, size: entry.size, sha256: entry.sha256 });
     this.#integrity.append(Buffer.from(this.#integrityCount === 0 ? line : `,${line}`));
     this.#integrityCount += 1;
-  }
+  };
 
   /**
-   * Adds an entry whose bytes are known. Synchronous unless the zip writer has enough output pending
-   * to write it out: then it returns the promise of that write (a cell of many small resources adds
-   * most entries without a promise).
+   * Adds an entry whose bytes are known; the zip writer measures and writes it in a batch with its
+   * neighbours. Synchronous unless the zip writer asks to wait: then it returns the promise of that
+   * wait (a cell of many small resources adds most entries without a promise).
    */
   #addBytes(path: string, bytes: Buffer, compress: boolean | 'auto', minSaving = 0): Promise<void> | undefined {
     if (this.#settled) throw new Error('snapshot write already settled');
-    this.#remember(this.#zip.put(path, bytes, compress, minSaving));
-    return this.#zip.flushDue ? this.#guard(this.#zip.flush()) : undefined;
+    const wait = this.#zip.addBytes(path, bytes, compress, minSaving, this.#remember);
+    return wait === undefined ? undefined : this.#guard(wait);
   }
 
   /** Writes a whole file content held in memory, compressed by {@link compressionOf}'s rule. */
@@ -300,6 +300,8 @@ class WriteSession {
       // Stops the view's iteration on failure, without waiting for a view that may hang.
       if (this.#settled) nodes.return?.().catch(() => undefined);
     }
+    // The integrity list is complete once the last small entries are written.
+    await this.#guard(this.#zip.settle());
     const integrity = Readable.from(
       [Buffer.from('{"algorithm":"sha256","entries":['), ...this.#integrity.chunks(), Buffer.from(']}')],
       { objectMode: false },

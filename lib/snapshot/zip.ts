@@ -6,9 +6,12 @@
  * number of entries, and deflates every `addBuffer` asynchronously, a thread-pool round trip per
  * entry. Driven with backpressure it took 9 to 12 times as long as this writer for 60,000 small
  * entries; a cell with 100,000 WebDAV files has 200,000 entries. This writer does O(1) work per
- * entry, deflates small entries synchronously, coalesces small writes into 64 KiB chunks and honours
- * the backpressure of its output. Streamed entries are hashed and deflated on a thread of lower
- * priority (`deflate-thread.ts`), so that an export leaves the CPU to the host's requests.
+ * entry, coalesces small writes into 64 KiB chunks and honours the backpressure of its output. The
+ * CRC-32, SHA-256 and deflate of every entry run on a thread of lower priority (`deflate-thread.ts`),
+ * so that an export leaves the event loop and the CPU to the host's requests: streamed entries in
+ * pieces, entries of known bytes (the `.pmeta` files and small contents) in batches of up to 256,
+ * one message to the thread and back for each batch rather than a zlib call per entry on the event
+ * loop.
  *
  * Format (APPNOTE 6.3): UTF-8 names (flag bit 11); entries whose bytes are known up front (the
  * manifest, `.pmeta`, small files) have their CRC and sizes in the local header; streamed entries
@@ -19,13 +22,11 @@
  * the size or the offset of the central directory require it. This is the form yazl and Go's
  * archive/zip write; `unzip -t`, Python's `zipfile`, Java's `ZipFile` and yauzl all read it.
  */
-import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { crc32, deflateRawSync } from 'node:zlib';
 import { ByteSlabs } from '../util/byte-slabs.js';
-import { DeflateThread } from './deflate-thread.js';
+import { type BatchDigest, DeflateThread } from './deflate-thread.js';
 import { Meter } from './zip-meter.js';
 
 /** What was written for one entry. */
@@ -76,6 +77,27 @@ const VERSION_ZIP64 = 45;
 const MAX32 = 0xffffffff;
 const MAX16 = 0xffff;
 const FILE_ATTRIBUTES = (0o100644 << 16) >>> 0;
+/** An entry of {@link ZipWriter.addBytes} waiting for its batch. */
+interface QueuedEntry {
+  readonly path: string;
+  readonly name: Buffer;
+  readonly data: Buffer;
+  /** Whether the thread deflates it. */
+  readonly deflate: boolean;
+  /** The saving the deflated form must make to be kept, as a fraction; -1: kept whatever its size. */
+  readonly keep: number;
+  readonly onWritten: ((info: ZipEntryInfo) => void) | undefined;
+}
+
+/**
+ * Entries of {@link ZipWriter.addBytes} sent to the deflate thread together, at most: one message
+ * to the thread and back costs tens of microseconds, a `.pmeta`'s deflate about ten.
+ */
+export const BATCH_ENTRIES = 256;
+/** Bytes of entries sent together: a batch is sent once it holds this much, whatever its count. */
+export const BATCH_BYTES = 256 * 1024;
+/** Batches sent and not yet written before {@link ZipWriter.addBytes} asks its caller to wait. */
+const BATCHES_UNDER_WAY = 2;
 /** Pending output is written out once it reaches this size. */
 const FLUSH_BYTES = 64 * 1024;
 /**
@@ -132,6 +154,13 @@ export class ZipWriter {
   readonly #unixSeconds: number;
   #busy = false;
   #finished = false;
+  /** Entries of {@link ZipWriter.addBytes} not yet sent to the deflate thread. */
+  #open: QueuedEntry[] = [];
+  #openBytes = 0;
+  /** The batches sent and not yet written, oldest first: each settles once its entries are written. */
+  readonly #batches: Promise<void>[] = [];
+  /** The first failure of a batch, thrown by every later call. */
+  #batchFailure: { readonly error: unknown } | undefined;
   /** The thread of the streamed entries' CRC, hash and deflate, from the first streamed entry on. */
   #thread: DeflateThread | undefined;
 
@@ -175,7 +204,7 @@ export class ZipWriter {
     this.#busy = true;
   }
 
-  #queue(bytes: Buffer): void {
+  #emit(bytes: Buffer): void {
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
     this.#offset += bytes.length;
@@ -248,59 +277,121 @@ export class ZipWriter {
   }
 
   /**
-   * Adds an entry whose bytes are all known (at most 1 GiB), synchronously: its bytes join the
-   * pending output, which {@link ZipWriter.flush} writes out. `compress`: `true` deflates, `false`
+   * Adds an entry whose bytes are all known (at most 1 GiB). `compress`: `true` deflates, `false`
    * stores, `'auto'` deflates and keeps the deflated form only if it is smaller than the data by more
    * than the fraction `minSaving` (default 0: smaller at all); `'auto'` stores data shorter than
-   * {@link MIN_DEFLATE_BYTES} without trying. Returns what was written.
+   * {@link MIN_DEFLATE_BYTES} without trying.
+   *
+   * The entry's CRC-32, SHA-256 and deflate are left to the deflate thread, with those of the
+   * entries added next to it, in batches (see {@link BATCH_ENTRIES}); the entry is written once its
+   * batch is back, in the order the entries were added, and `onWritten` then receives what was
+   * written. Returns a promise when the caller must wait before adding more (the batches under way
+   * are at their limit): otherwise `undefined`, so that an entry costs no promise. Throws at once
+   * for an invalid path; a failure of an earlier batch (of the thread or of the output) is thrown
+   * by the next call, or rejects the promise returned. Every other method first waits for the
+   * batches.
    */
-  put(path: string, data: Buffer, compress: boolean | 'auto', minSaving = 0): ZipEntryInfo {
+  addBytes(path: string, data: Buffer, compress: boolean | 'auto', minSaving = 0, onWritten?: (info: ZipEntryInfo) => void): Promise<void> | undefined {
     this.#enter();
     try {
+      if (this.#batchFailure !== undefined) throw this.#batchFailure.error;
       const name = checkPath(path);
-      if (data.length > 0x40000000) throw new Error('buffer too large for addBuffer');
-      const crc = crc32(data);
-      let stored = data;
-      let method = 0;
-      if (compress === true || (compress === 'auto' && data.length >= MIN_DEFLATE_BYTES)) {
-        const deflated = deflateRawSync(data);
-        if (compress === true || deflated.length < data.length * (1 - minSaving)) {
-          stored = deflated;
-          method = 8;
-        }
-      }
-      const offset = this.#offset;
-      this.#queue(this.#localHeader(name, FLAG_UTF8, method, crc, stored.length, data.length));
-      this.#queue(stored);
-      this.#addCentral(name, FLAG_UTF8, method, crc, stored.length, data.length, offset);
-      return {
-        path,
-        size: data.length,
-        compressedSize: stored.length,
-        deflated: method === 8,
-        crc32: crc >>> 0,
-        sha256: hash('sha256', data, 'hex'),
-      };
+      if (data.length > 0x40000000) throw new Error('buffer too large for addBytes');
+      const deflate = compress === true || (compress === 'auto' && data.length >= MIN_DEFLATE_BYTES);
+      this.#open.push({ path, name, data, deflate, keep: compress === true ? -1 : minSaving, onWritten });
+      this.#openBytes += data.length;
+      if (this.#open.length < BATCH_ENTRIES && this.#openBytes < BATCH_BYTES) return undefined;
+      this.#sendBatch();
+      return this.#batches.length > BATCHES_UNDER_WAY ? (this.#batches[0] as Promise<void>) : undefined;
     } finally {
       this.#busy = false;
     }
   }
 
-  /** Whether enough output is pending for {@link ZipWriter.flush} to write it out. */
-  get flushDue(): boolean {
-    return this.#pendingBytes >= FLUSH_BYTES;
+  /** Resolves once every entry added so far is written (rejects with a batch's failure). */
+  async settle(): Promise<void> {
+    if (this.#stop.signal.aborted) throw this.#stop.signal.reason;
+    await this.#settleBatches();
   }
 
-  /** Writes the pending output out once there is enough of it, honouring the output's backpressure. */
-  flush(): Promise<void> {
-    return this.#flush();
-  }
-
-  /** {@link ZipWriter.put}, then {@link ZipWriter.flush}: adds an entry and writes it out when due. */
+  /** {@link ZipWriter.addBytes}, then waits until the entry is written: resolves to what was written. */
   async addBuffer(path: string, data: Buffer, compress: boolean | 'auto', minSaving = 0): Promise<ZipEntryInfo> {
-    const info = this.put(path, data, compress, minSaving);
+    let written: ZipEntryInfo | undefined;
+    await this.addBytes(path, data, compress, minSaving, (info) => {
+      written = info;
+    });
+    await this.settle();
+    if (written === undefined) throw new Error('ZipWriter: the entry was not written');
+    return written;
+  }
+
+  /** Sends the open batch to the deflate thread; its entries are written once it is back, after the batch before it. */
+  #sendBatch(): void {
+    const entries = this.#open;
+    this.#open = [];
+    this.#openBytes = 0;
+    if (this.#thread === undefined || this.#thread.failed) this.#thread = DeflateThread.acquire();
+    const digest = this.#thread.batch(
+      entries.map((entry) => entry.data),
+      entries.map((entry) => entry.deflate),
+    );
+    digest.catch(() => undefined); // a batch after a failed one never looks at its own digest
+    const previous = this.#batches.at(-1);
+    const written = (previous === undefined ? digest : previous.then(() => digest))
+      .then((measured) => this.#writeBatch(entries, measured))
+      .catch((error: unknown) => {
+        // The first failure stands for every batch after it; a destroyed writer's is its reason.
+        this.#batchFailure ??= { error: this.#stop.signal.aborted ? this.#stop.signal.reason : error };
+        throw this.#batchFailure.error;
+      });
+    this.#batches.push(written);
+    written.then(
+      () => {
+        this.#batches.shift();
+      },
+      () => undefined,
+    );
+  }
+
+  /** Writes a batch's entries, in order, as the thread measured them. */
+  async #writeBatch(entries: readonly QueuedEntry[], measured: BatchDigest): Promise<void> {
+    if (this.#stop.signal.aborted) throw this.#stop.signal.reason;
+    let deflatedAt = 0;
+    for (const [i, entry] of entries.entries()) {
+      const { data } = entry;
+      const crc = measured.crcs[i] as number;
+      const deflatedLength = measured.deflatedLengths[i] as number;
+      let stored = data;
+      let method = 0;
+      if (deflatedLength >= 0) {
+        if (entry.keep < 0 || deflatedLength < data.length * (1 - entry.keep)) {
+          stored = measured.deflated.subarray(deflatedAt, deflatedAt + deflatedLength);
+          method = 8;
+        }
+        deflatedAt += deflatedLength;
+      }
+      const offset = this.#offset;
+      this.#emit(this.#localHeader(entry.name, FLAG_UTF8, method, crc, stored.length, data.length));
+      this.#emit(stored);
+      this.#addCentral(entry.name, FLAG_UTF8, method, crc, stored.length, data.length, offset);
+      entry.onWritten?.({
+        path: entry.path,
+        size: data.length,
+        compressedSize: stored.length,
+        deflated: method === 8,
+        crc32: crc,
+        sha256: measured.hashes[i] as string,
+      });
+    }
     await this.#flush();
-    return info;
+  }
+
+  /** Sends the open batch, and waits until every batch is written; rejects with a batch's failure. */
+  async #settleBatches(): Promise<void> {
+    if (this.#open.length > 0) this.#sendBatch();
+    const last = this.#batches.at(-1);
+    if (last !== undefined) await last;
+    if (this.#batchFailure !== undefined) throw this.#batchFailure.error;
   }
 
   /**
@@ -319,10 +410,11 @@ export class ZipWriter {
     }
     try {
       const name = checkPath(path);
+      await this.#settleBatches();
       const method = options.compress ? 8 : 0;
       const flags = FLAG_UTF8 | FLAG_DESCRIPTOR;
       const offset = this.#offset;
-      this.#queue(this.#localHeader(name, flags, method, 0, 0, 0));
+      this.#emit(this.#localHeader(name, flags, method, 0, 0, 0));
       if (this.#thread === undefined || this.#thread.failed) this.#thread = DeflateThread.acquire();
       const meter = new Meter(path, options.expectedSize, options.onChunk, options.compress, this.#thread);
       let compressedSize = 0;
@@ -330,7 +422,7 @@ export class ZipWriter {
         highWaterMark: FLUSH_BYTES,
         write: (chunk: Buffer, _encoding, callback) => {
           compressedSize += chunk.length;
-          this.#queue(chunk);
+          this.#emit(chunk);
           this.#flush().then(() => callback(), callback);
         },
       });
@@ -347,7 +439,7 @@ export class ZipWriter {
         descriptor.writeUInt32LE(compressedSize, 8);
         descriptor.writeUInt32LE(size, 12);
       }
-      this.#queue(descriptor);
+      this.#emit(descriptor);
       this.#addCentral(name, flags, method, crc, compressedSize, size, offset);
       await this.#flush();
       return { path, size, compressedSize, deflated: options.compress, crc32: crc >>> 0, sha256: meter.digest };
@@ -366,9 +458,10 @@ export class ZipWriter {
   async finish(): Promise<void> {
     this.#enter();
     try {
+      await this.#settleBatches();
       const start = this.#offset;
       for (const chunk of this.#central.chunks()) {
-        this.#queue(chunk);
+        this.#emit(chunk);
         await this.#flush();
       }
       const size = this.#offset - start;
@@ -387,13 +480,13 @@ export class ZipWriter {
         writeUInt64(end64, this.#count, 32);
         writeUInt64(end64, size, 40);
         writeUInt64(end64, start, 48);
-        this.#queue(end64);
+        this.#emit(end64);
         const locator = Buffer.alloc(20);
         locator.writeUInt32LE(SIG_ZIP64_LOCATOR, 0);
         locator.writeUInt32LE(0, 4);
         writeUInt64(locator, at, 8);
         locator.writeUInt32LE(1, 16);
-        this.#queue(locator);
+        this.#emit(locator);
       }
       const end = Buffer.alloc(22);
       end.writeUInt32LE(SIG_END, 0);
@@ -405,7 +498,7 @@ export class ZipWriter {
       end.writeUInt32LE(force || size >= MAX32 ? MAX32 : size, 12);
       end.writeUInt32LE(force || start >= MAX32 ? MAX32 : start, 16);
       end.writeUInt16LE(0, 20);
-      this.#queue(end);
+      this.#emit(end);
       await this.#flush(true);
       this.#finished = true;
       this.#thread?.release();
