@@ -1,7 +1,7 @@
 /**
- * `.pjson` lines rewritten in the form the module writes records, as bytes: each line parsed and
- * checked by the caller's rule, and written back as its `recordJson` and `\n`. A line already in
- * that form is copied (`scanRecordLine`), not serialised again. An import gives every record the
+ * `.pjson` lines rewritten in the form the module writes records, as bytes: each line checked by
+ * the caller's rule and written back as its `recordJson` and `\n`. A line already in that form is
+ * copied (`recordLineSpan`), not parsed and serialised again. An import gives every record the
  * target cell's id (`_source.c`, {@link retargetLines}); an export's cell source gives its stored
  * lines as they are ({@link rewriteLines} with no `cellId`). {@link stagedLines} runs the pieces of
  * one snapshot entry through {@link retargetLines}.
@@ -13,13 +13,12 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { recordJson } from '../snapshot/format.js';
-import { LineSplitter } from '../snapshot/lines.js';
 import { parseRecord } from '../snapshot/snapshot-json.js';
 import type { ODataRecord } from '../types.js';
 import { Utf8Batcher } from '../util/utf8-batcher.js';
 import { timeSlicer } from '../util/yield.js';
 import { retargetRecord } from './identity.js';
-import { scanRecordLine } from './record-splice.js';
+import { recordLineSpan } from './record-splice.js';
 
 const NEWLINE = 0x0a;
 const NEWLINE_BYTES = Buffer.from('\n');
@@ -42,17 +41,14 @@ export interface LineRules {
 /**
  * Rewrites a piece of whole `.pjson` lines (each ending with `\n`, except perhaps the last) by
  * `rules`. A line already written as the module writes it is copied, with the target's `c` in place
- * of its own when `rules.cellId` is set (`scanRecordLine`); any other is written anew by
- * `recordJson`. Either way each kept line comes out as `recordJson` of its (retargeted) record and
- * `\n`; the first line `rules.parse` throws for stops the piece with that error.
+ * of its own when `rules.cellId` is set (`recordLineSpan`), and is neither decoded nor parsed; any
+ * other is decoded, parsed by `rules.parse` and written anew by `recordJson`. Either way each kept
+ * line comes out as `recordJson` of its (retargeted) record and `\n`; the first line `rules.parse`
+ * throws for stops the piece with that error.
  */
 export function rewriteLines(piece: Uint8Array, rules: LineRules): Buffer {
   const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-  const splitter = new LineSplitter(Number.MAX_SAFE_INTEGER);
-  const texts = splitter.pushText(bytes);
-  const last = splitter.end();
-  if (last !== undefined) texts.push(last.toString('utf8'));
-  // Bytes are copied as they are only when they are valid UTF-8: else decoding changed them.
+  // Bytes are copied as they are only when they are valid UTF-8: else decoding changes them.
   const copyable = isUtf8(bytes);
   const { parse, cellId } = rules;
   const id = cellId === undefined ? undefined : Buffer.from(JSON.stringify(cellId));
@@ -61,24 +57,24 @@ export function rewriteLines(piece: Uint8Array, rules: LineRules): Buffer {
   const keep = (batch: Buffer | undefined): void => {
     if (batch !== undefined) parts.push(batch);
   };
-  let start = 0;
-  for (let index = 0; index < texts.length; index += 1) {
+  for (let start = 0, index = 0; start < bytes.length; index += 1) {
     const newline = bytes.indexOf(NEWLINE, start);
     const end = newline < 0 ? bytes.length : newline;
-    const record = parse(texts[index] as string, index);
-    if (record !== undefined) {
-      const span = copyable ? scanRecordLine(bytes, start, end, record) : undefined;
-      if (span === undefined || (id !== undefined && span[0] < 0)) {
+    const span = copyable ? recordLineSpan(bytes, start, end) : undefined;
+    if (span !== undefined && id === undefined) {
+      keep(batcher.pushBytes(bytes, start, newline < 0 ? end : end + 1));
+      if (newline < 0) keep(batcher.pushBytes(NEWLINE_BYTES, 0, 1));
+    } else if (span !== undefined && id !== undefined && span[0] >= 0) {
+      keep(batcher.pushBytes(bytes, start, span[0]));
+      keep(batcher.pushBytes(id, 0, id.length));
+      keep(batcher.pushBytes(bytes, span[1], end));
+      keep(batcher.pushBytes(NEWLINE_BYTES, 0, 1));
+    } else {
+      // The long way (a `\n` byte is never part of a multi-byte sequence: the line decodes alone).
+      const record = parse(bytes.toString('utf8', start, end), index);
+      if (record !== undefined) {
         if (cellId !== undefined) retargetRecord(record, cellId);
         keep(batcher.pushLine(recordJson(record)));
-      } else if (id === undefined) {
-        keep(batcher.pushBytes(bytes, start, end));
-        keep(batcher.pushBytes(NEWLINE_BYTES, 0, 1));
-      } else {
-        keep(batcher.pushBytes(bytes, start, span[0]));
-        keep(batcher.pushBytes(id, 0, id.length));
-        keep(batcher.pushBytes(bytes, span[1], end));
-        keep(batcher.pushBytes(NEWLINE_BYTES, 0, 1));
       }
     }
     start = end + 1;

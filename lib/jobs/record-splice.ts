@@ -1,30 +1,32 @@
 /**
  * The shortcut for a `.pjson` line that is already written as the module writes records
  * (`recordJson`): an import makes it the target's line by replacing the bytes of its `_source.c`
- * value, and an export copies it as it is, neither serialising the record nor encoding UTF-8.
- * Serialising a record took about as long as parsing it (2.3 µs against 2.1 µs for a 360-byte
- * line, Node 20), and the two together were most of an import's work on a records-heavy cell.
+ * value, and an export copies it as it is, neither parsing the record, nor serialising it, nor
+ * decoding or encoding UTF-8. Parsing, serialising and decoding a record took about 2.7 µs for a
+ * 360-byte line (Node 20) and made most of the garbage of an import or export of a records-heavy
+ * cell; the scan below takes about a third of that and makes no garbage.
  *
- * The shortcut must give exactly the bytes the long way gives. It is taken only when a scan of the
- * line's bytes proves that `JSON.stringify` of the parsed record would write the same bytes back:
+ * {@link recordLineSpan} accepts a line only when its bytes prove that it is valid JSON, a record,
+ * and exactly what `JSON.stringify` writes for the record `JSON.parse` makes of it:
  *
- * - the four fields in the module's order (`_index`, `_type`, `_source`, `_id`) and nothing else;
- * - no white space between tokens;
- * - in strings, only the escapes `JSON.stringify` itself writes for those characters (`\"`, `\\`,
- *   `\b`, `\f`, `\n`, `\r`, `\t`): any `\/` or `\u…` takes the long way;
- * - numbers as `JSON.stringify` writes them (`String(Number(text)) === text`);
+ * - the four fields in the module's order (`_index`, `_type`, `_source`, `_id`) and nothing else,
+ *   strings for three of them and an object for `_source`;
+ * - the JSON grammar, with no white space between tokens;
+ * - in strings, no control character (JSON forbids them) and only the escapes `JSON.stringify` itself
+ *   writes for those characters (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`): any `\/` or `\u…` takes
+ *   the long way;
+ * - numbers as `JSON.stringify` writes them (`String(Number(text)) === text`), and the literals
+ *   `true`, `false` and `null`;
  * - no key that starts with a digit (`JSON.stringify` writes integer-like keys first, whatever
- *   their place in the text);
- * - as many keys in the text as in the parsed `_source` (a key given twice is kept once by
- *   `JSON.parse`);
- * - for the import's splice, a `c` key directly in `_source`, written plainly (`"c"`).
+ *   their place in the text), and no key given twice in one object (`JSON.parse` keeps one);
+ * - at most {@link MAX_DEPTH} levels of nesting and {@link MAX_KEYS} keys in an object (past those
+ *   the check would cost more than the long way).
  *
- * The caller has parsed the line (so it is JSON, and a record) and checked that the piece of lines
- * is valid UTF-8 (so every byte of a string stands for itself).
+ * The caller has checked that the piece of lines is valid UTF-8 (so every byte of a string stands
+ * for itself). Any line the scan does not accept takes the long way: parsed, checked, written anew.
  *
  * @module
  */
-import type { ODataRecord } from '../types.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -36,28 +38,44 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const LETTER_C = 0x63;
 
+/** Deepest nesting the scan follows inside `_source` (`_source` itself is level 1). */
+export const MAX_DEPTH = 64;
+/** Most keys the scan checks for repeats in one object. */
+export const MAX_KEYS = 64;
+
 /** The bytes before and between the record's four values, as `recordJson` writes them. */
 const INDEX_KEY = Buffer.from('{"_index":');
 const TYPE_KEY = Buffer.from(',"_type":');
 const SOURCE_KEY = Buffer.from(',"_source":');
 const ID_KEY = Buffer.from(',"_id":');
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+const NULL = Buffer.from('null');
 
-/** Whether `bytes` holds `expected` at `at`. */
-function hasAt(bytes: Uint8Array, at: number, expected: Uint8Array): boolean {
-  if (at + expected.length > bytes.length) return false;
+/** Where the keys of the open objects start and end, as a stack (the scan runs on one thread). */
+const keyStarts = new Int32Array(MAX_DEPTH * MAX_KEYS);
+const keyEnds = new Int32Array(MAX_DEPTH * MAX_KEYS);
+/** For each open level: where its keys start in the key stack, or -1 for an array. */
+const levelKeys = new Int32Array(MAX_DEPTH + 1);
+
+/** Whether `bytes[at, end)` starts with `expected`. */
+function hasAt(bytes: Uint8Array, at: number, end: number, expected: Uint8Array): boolean {
+  if (at + expected.length > end) return false;
   for (let i = 0; i < expected.length; i += 1) if (bytes[at + i] !== expected[i]) return false;
   return true;
 }
 
 /**
  * The end of the string that starts (with its `"`) at `at`, just after its closing `"`; -1 when
- * there is no string there or it holds an escape `JSON.stringify` would not write.
+ * there is no string there, it does not close before `end`, or it holds a control character or an
+ * escape `JSON.stringify` would not write.
  */
 function stringEnd(bytes: Uint8Array, at: number, end: number): number {
-  if (bytes[at] !== QUOTE) return -1;
+  if (at >= end || bytes[at] !== QUOTE) return -1;
   for (let i = at + 1; i < end; i += 1) {
-    const byte = bytes[i];
+    const byte = bytes[i] as number;
     if (byte === QUOTE) return i + 1;
+    if (byte < 0x20) return -1;
     if (byte === BACKSLASH) {
       const escaped = bytes[i + 1];
       // " \ b f n r t
@@ -68,9 +86,9 @@ function stringEnd(bytes: Uint8Array, at: number, end: number): number {
   return -1;
 }
 
-/** Whether a byte may be part of a JSON number or literal (`true`, `false`, `null`). */
-function isScalarByte(byte: number): boolean {
-  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7a) || byte === 0x2d || byte === 0x2b || byte === 0x2e || byte === 0x45;
+/** Whether a byte may be part of a number as `JSON.stringify` writes one. */
+function isNumberByte(byte: number): boolean {
+  return (byte >= 0x30 && byte <= 0x39) || byte === 0x2d || byte === 0x2b || byte === 0x2e || byte === 0x65;
 }
 
 /** Whether the number written in `bytes[start, stop)` is written as `JSON.stringify` writes it. */
@@ -85,86 +103,124 @@ function isCanonicalNumber(bytes: Uint8Array, start: number, stop: number): bool
   return String(Number(text)) === text;
 }
 
-/** Keys of a parsed JSON value, counted through every object and array in it. */
-function countKeys(value: unknown): number {
-  if (typeof value !== 'object' || value === null) return 0;
-  let count = 0;
-  if (Array.isArray(value)) {
-    for (const item of value) count += countKeys(item);
-    return count;
+/** Whether the key `bytes[start, stop)` equals one of the keys `keyStarts/keyEnds[from, to)`. */
+function isRepeat(bytes: Uint8Array, start: number, stop: number, from: number, to: number): boolean {
+  const length = stop - start;
+  for (let k = from; k < to; k += 1) {
+    const otherStart = keyStarts[k] as number;
+    if ((keyEnds[k] as number) - otherStart !== length) continue;
+    let same = true;
+    for (let i = 1; same && i < length - 1; i += 1) same = bytes[start + i] === bytes[otherStart + i];
+    if (same) return true;
   }
-  for (const key of Object.keys(value)) count += 1 + countKeys((value as Record<string, unknown>)[key]);
-  return count;
+  return false;
+}
+
+/** The scan of a `_source` value: where it ends, and the span of its plain `c` value (-1, -1: none). */
+interface SourceScan {
+  readonly stop: number;
+  readonly cStart: number;
+  readonly cEnd: number;
 }
 
 /**
- * Scans the `_source` object that starts at `at`: resolves to where it ends, and the span of its
- * plain `c` value (-1, -1 when it has none), or `undefined` when it is not written as
- * `JSON.stringify` writes it or holds another number of keys than `keys`.
+ * Scans the `_source` object that starts at `at`, following the JSON grammar with the rules of the
+ * module comment; `undefined` when it breaks one.
  */
-function scanSource(bytes: Uint8Array, at: number, end: number, keys: number): { stop: number; cStart: number; cEnd: number } | undefined {
+function scanSource(bytes: Uint8Array, at: number, end: number): SourceScan | undefined {
   if (bytes[at] !== OPEN_BRACE) return undefined;
   let depth = 0;
-  let counted = 0;
+  let keys = 0;
   let cStart = -1;
   let cEnd = -1;
-  let i = at;
-  while (i < end) {
-    const byte = bytes[i] as number;
-    if (byte === QUOTE) {
-      const after = stringEnd(bytes, i, end);
-      if (after < 0) return undefined;
-      if (bytes[after] === COLON) {
-        // A key: none may start with a digit (integer-like keys are written first).
-        const first = bytes[i + 1] as number;
-        if (first >= 0x30 && first <= 0x39) return undefined;
-        counted += 1;
-        if (depth === 1 && after === i + 3 && first === LETTER_C) {
-          if (cStart >= 0) return undefined;
-          cStart = after + 1;
-        }
-        i = after + 1;
-      } else {
-        i = after;
-      }
-    } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+  let pos = at;
+  // Each turn reads one value, then what follows it, and leaves `pos` at the next value.
+  for (;;) {
+    if (pos >= end) return undefined;
+    const byte = bytes[pos] as number;
+    if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
       depth += 1;
-      i += 1;
-    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
-      if (depth === 1 && cStart >= 0 && cEnd < 0) cEnd = i;
-      depth -= 1;
-      i += 1;
-      if (depth === 0) return counted === keys ? { stop: i, cStart, cEnd } : undefined;
-    } else if (byte === COMMA) {
-      if (depth === 1 && cStart >= 0 && cEnd < 0) cEnd = i;
-      i += 1;
-    } else if (isScalarByte(byte)) {
-      let stop = i + 1;
-      while (stop < end && isScalarByte(bytes[stop] as number)) stop += 1;
-      const isLiteral = byte >= 0x61 && byte <= 0x7a;
-      if (!isLiteral && !isCanonicalNumber(bytes, i, stop)) return undefined;
-      i = stop;
+      if (depth > MAX_DEPTH) return undefined;
+      const isObject = byte === OPEN_BRACE;
+      levelKeys[depth] = isObject ? keys : -1;
+      pos += 1;
+      const close = isObject ? CLOSE_BRACE : CLOSE_BRACKET;
+      if (bytes[pos] === close && pos < end) {
+        pos += 1;
+        depth -= 1;
+      } else {
+        if (isObject) {
+          // The first key.
+          const after = stringEnd(bytes, pos, end);
+          if (after < 0 || bytes[after] !== COLON) return undefined;
+          const first = bytes[pos + 1] as number;
+          if (first >= 0x30 && first <= 0x39) return undefined;
+          keyStarts[keys] = pos;
+          keyEnds[keys] = after;
+          keys += 1;
+          if (depth === 1 && after === pos + 3 && first === LETTER_C) cStart = after + 1;
+          pos = after + 1;
+        }
+        continue;
+      }
+    } else if (byte === QUOTE) {
+      pos = stringEnd(bytes, pos, end);
+      if (pos < 0) return undefined;
+    } else if (isNumberByte(byte)) {
+      let stop = pos + 1;
+      while (stop < end && isNumberByte(bytes[stop] as number)) stop += 1;
+      if (!isCanonicalNumber(bytes, pos, stop)) return undefined;
+      pos = stop;
     } else {
-      // White space, or anything JSON.stringify would not write here.
-      return undefined;
+      const literal = byte === 0x74 ? TRUE : byte === 0x66 ? FALSE : byte === 0x6e ? NULL : undefined;
+      if (literal === undefined || !hasAt(bytes, pos, end, literal)) return undefined;
+      pos += literal.length;
+    }
+    // After a value: close containers, or go on to the next value (after its key, in an object).
+    for (;;) {
+      if (depth === 0) return { stop: pos, cStart, cEnd };
+      if (depth === 1 && cStart >= 0 && cEnd < 0) cEnd = pos;
+      if (pos >= end) return undefined;
+      const next = bytes[pos] as number;
+      const levelStart = levelKeys[depth] as number;
+      if (next === COMMA) {
+        pos += 1;
+        if (levelStart >= 0) {
+          const after = stringEnd(bytes, pos, end);
+          if (after < 0 || bytes[after] !== COLON) return undefined;
+          const first = bytes[pos + 1] as number;
+          if (first >= 0x30 && first <= 0x39) return undefined;
+          if (keys - levelStart >= MAX_KEYS || isRepeat(bytes, pos, after, levelStart, keys)) return undefined;
+          keyStarts[keys] = pos;
+          keyEnds[keys] = after;
+          keys += 1;
+          if (depth === 1 && after === pos + 3 && first === LETTER_C) cStart = after + 1;
+          pos = after + 1;
+        }
+        break;
+      }
+      if (next !== (levelStart >= 0 ? CLOSE_BRACE : CLOSE_BRACKET)) return undefined;
+      if (levelStart >= 0) keys = levelStart;
+      pos += 1;
+      depth -= 1;
     }
   }
-  return undefined;
 }
 
 /**
- * Whether the line `bytes[start, end)` (without its `\n`) is exactly `recordJson` of `record`, its
- * parse: `undefined` when it is not; else the byte span `[start, end)` of its `_source.c` value, or
+ * Whether the line `bytes[start, end)` (without its `\n`) is exactly `recordJson` of the record it
+ * holds, proven from its bytes alone (see the module comment): `undefined` when it is not (or the
+ * proof would cost too much); else the byte span `[start, end)` of its `_source.c` value, or
  * `[-1, -1]` when `_source` has no plain `c` directly in it.
  */
-export function scanRecordLine(bytes: Uint8Array, start: number, end: number, record: Pick<ODataRecord, '_source'>): [number, number] | undefined {
-  if (!hasAt(bytes, start, INDEX_KEY)) return undefined;
+export function recordLineSpan(bytes: Uint8Array, start: number, end: number): [number, number] | undefined {
+  if (!hasAt(bytes, start, end, INDEX_KEY)) return undefined;
   let at = stringEnd(bytes, start + INDEX_KEY.length, end);
-  if (at < 0 || !hasAt(bytes, at, TYPE_KEY)) return undefined;
+  if (at < 0 || !hasAt(bytes, at, end, TYPE_KEY)) return undefined;
   at = stringEnd(bytes, at + TYPE_KEY.length, end);
-  if (at < 0 || !hasAt(bytes, at, SOURCE_KEY)) return undefined;
-  const source = scanSource(bytes, at + SOURCE_KEY.length, end, countKeys(record._source));
-  if (source === undefined || !hasAt(bytes, source.stop, ID_KEY)) return undefined;
+  if (at < 0 || !hasAt(bytes, at, end, SOURCE_KEY)) return undefined;
+  const source = scanSource(bytes, at + SOURCE_KEY.length, end);
+  if (source === undefined || !hasAt(bytes, source.stop, end, ID_KEY)) return undefined;
   at = stringEnd(bytes, source.stop + ID_KEY.length, end);
   if (at < 0 || at !== end - 1 || bytes[at] !== CLOSE_BRACE) return undefined;
   return [source.cStart, source.cEnd];
@@ -172,10 +228,9 @@ export function scanRecordLine(bytes: Uint8Array, start: number, end: number, re
 
 /**
  * The byte span `[start, end)` of the `_source.c` value in the line `bytes[start, end)` (without
- * its `\n`), when the line is exactly `recordJson` of `record`, its parse, and has a plain `c`;
- * else `undefined`.
+ * its `\n`), when {@link recordLineSpan} accepts the line and it has a plain `c`; else `undefined`.
  */
-export function cValueSpan(bytes: Uint8Array, start: number, end: number, record: Pick<ODataRecord, '_source'>): [number, number] | undefined {
-  const span = scanRecordLine(bytes, start, end, record);
+export function cValueSpan(bytes: Uint8Array, start: number, end: number): [number, number] | undefined {
+  const span = recordLineSpan(bytes, start, end);
   return span !== undefined && span[0] >= 0 ? span : undefined;
 }

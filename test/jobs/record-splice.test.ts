@@ -1,14 +1,15 @@
 /**
- * The shortcut for lines already written as the module writes records: `scanRecordLine` accepts a
- * line (and `cValueSpan` finds its `_source.c` value) only when it is exactly `recordJson` of its own
- * parse, and `retargetLines` (an import) and `rewriteLines` without a cell id (an export), which take
- * the shortcut whenever they can, always give what parsing each line and writing it back gives,
- * however the line was written.
+ * The shortcut for lines already written as the module writes records: `recordLineSpan` accepts a
+ * line (and `cValueSpan` finds its `_source.c` value) only when its bytes prove it is exactly
+ * `recordJson` of its own parse, without parsing it, and never accepts a line `JSON.parse` refuses;
+ * `retargetLines` (an import) and `rewriteLines` without a cell id (an export), which take the
+ * shortcut whenever they can, always give what parsing each line and writing it back gives, however
+ * the line was written.
  */
 import test from 'ava';
 import fc from 'fast-check';
 import { retargetLines, rewriteLines } from '../../lib/jobs/record-lines.js';
-import { cValueSpan, scanRecordLine } from '../../lib/jobs/record-splice.js';
+import { MAX_DEPTH, MAX_KEYS, cValueSpan, recordLineSpan } from '../../lib/jobs/record-splice.js';
 import { recordJson } from '../../lib/snapshot/format.js';
 import { parseRecord } from '../../lib/snapshot/snapshot-json.js';
 import type { ODataRecord } from '../../lib/types.js';
@@ -18,7 +19,7 @@ const TARGET = 'targetcell0000000000000000000000';
 /** The span of `c`'s value in a line, as the text it covers, or `undefined`. */
 function cText(line: string): string | undefined {
   const bytes = Buffer.from(line);
-  const span = cValueSpan(bytes, 0, bytes.length, parseRecord(line));
+  const span = cValueSpan(bytes, 0, bytes.length);
   return span === undefined ? undefined : bytes.subarray(span[0], span[1]).toString('utf8');
 }
 
@@ -39,6 +40,9 @@ function longWay(text: string, keep = false): string {
 function exportWay(text: string): string {
   return rewriteLines(Buffer.from(text), { parse: (line) => parseRecord(line) }).toString('utf8');
 }
+
+/** What recordLineSpan makes of a whole line. */
+const scan = (line: string): [number, number] | undefined => recordLineSpan(Buffer.from(line), 0, Buffer.byteLength(line));
 
 const canonical = (source: Record<string, unknown>): string =>
   recordJson({ _index: 'u0_x.role', _type: 'Role', _source: source, _id: 'r1' });
@@ -76,10 +80,76 @@ test('cValueSpan: undefined for every way of writing a record that recordJson wo
     'c only deeper': canonical({ s: { c: 'x' } }),
   };
   for (const [what, line] of Object.entries(cases)) t.is(cText(line), undefined, what);
-  const scan = (line: string): [number, number] | undefined => scanRecordLine(Buffer.from(line), 0, Buffer.byteLength(line), parseRecord(line));
   const withoutC = ['no c in _source', 'c only deeper'];
   for (const what of withoutC) t.deepEqual(scan(cases[what] as string), [-1, -1], `${what}: written as recordJson`);
   for (const [what, line] of Object.entries(cases).filter(([what]) => !withoutC.includes(what))) t.is(scan(line), undefined, what);
+});
+
+test('recordLineSpan: undefined for lines that are not JSON, not records, or past the limits', (t) => {
+  const good = canonical({ s: { Name: 'a', n: 1, t: true, f: false, z: null, l: [1, [], {}] }, c: 'cell0' });
+  t.deepEqual(scan(good)?.length, 2, 'the good line is accepted');
+  const nested = (depth: number): unknown => (depth === 0 ? 1 : { d: nested(depth - 1) });
+  const manyKeys = (count: number): Record<string, number> => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, i]));
+  const cases: Record<string, string> = {
+    'a raw control character in a string': good.replace('"Name":"a"', '"Name":"a\u0001"'),
+    'a raw tab in a string': good.replace('"Name":"a"', '"Name":"a\tb"'),
+    'a literal cut short': good.replace(':true', ':tru'),
+    'a literal too long': good.replace(':null', ':nulll'),
+    'an unknown literal': good.replace(':null', ':nil'),
+    'a missing colon': good.replace('"Name":"a"', '"Name" "a"'),
+    'a missing comma': good.replace(',"n":1', '"n":1'),
+    'a trailing comma in an object': good.replace('"cell0"}', '"cell0",}'),
+    'a trailing comma in an array': good.replace('[1,[]', '[1,,[]'),
+    'a bracket closed by a brace': good.replace('[1,[],{}]', '[1,[],{}}'),
+    'a brace closed by a bracket': good.replace('{}]', '{]]'),
+    'an unclosed string': `{"_index":"u0_x.role","_type":"Role","_source":{"a":"b}`,
+    'an unclosed object': good.slice(0, good.indexOf(',"_id"')),
+    'a leading zero': good.replace('"n":1', '"n":01'),
+    'a bare fraction': good.replace('"n":1', '"n":.5'),
+    'a dangling point': good.replace('"n":1', '"n":1.'),
+    'a plus sign': good.replace('"n":1', '"n":+1'),
+    'an upper-case exponent': good.replace('"n":1', '"n":1E+21'),
+    'a key that is not a string': good.replace('"Name":', 'Name:'),
+    '_source that is not an object': canonical({}).replace('"_source":{}', '"_source":[]'),
+    '_index that is not a string': good.replace('"_index":"u0_x.role"', '"_index":1'),
+    'text after the record': `${good} `,
+    'too deep': canonical({ c: 'x', d: nested(MAX_DEPTH) }),
+    'too many keys': canonical({ c: 'x', s: manyKeys(MAX_KEYS + 1) }),
+    'a key given twice past the first': good.replace('"t":true', '"t":true,"t":true'),
+    'a key given twice, the same bytes as the first': good.replace('{"Name":"a"', '{"Name":"a","Name":"a"'),
+  };
+  for (const [what, line] of Object.entries(cases)) t.is(scan(line), undefined, what);
+  t.deepEqual(scan(canonical({ c: 'x', d: nested(MAX_DEPTH - 1) }))?.length, 2, 'as deep as allowed');
+  t.deepEqual(scan(canonical({ c: 'x', s: manyKeys(MAX_KEYS) }))?.length, 2, 'as many keys as allowed');
+  t.deepEqual(scan(canonical({ c: 'x', s: manyKeys(MAX_KEYS), t: manyKeys(MAX_KEYS) }))?.length, 2, 'the limit is per object');
+});
+
+test('recordLineSpan never accepts a line that is not recordJson of its own parse, however a good line is broken', (t) => {
+  const value = fc.jsonValue({ maxDepth: 3 });
+  const arbitraryRecord = fc.record({ _index: fc.string(), _type: fc.string(), _id: fc.string({ unit: 'grapheme' }), _source: fc.dictionary(fc.string(), value, { maxKeys: 5 }) });
+  const edit = fc.record({ at: fc.nat(), kind: fc.nat(3), byte: fc.constantFrom(0x22, 0x5c, 0x2c, 0x3a, 0x7b, 0x7d, 0x5b, 0x5d, 0x30, 0x31, 0x2d, 0x2e, 0x65, 0x20, 0x0a, 0x01, 0x74, 0x6e, 0x61) });
+  fc.assert(
+    fc.property(arbitraryRecord, fc.array(edit, { minLength: 1, maxLength: 3 }), (r, edits) => {
+      let bytes = Buffer.from(recordJson(r));
+      for (const { at, kind, byte } of edits) {
+        const i = at % (bytes.length + 1);
+        if (kind === 0) bytes = Buffer.concat([bytes.subarray(0, i), Buffer.from([byte]), bytes.subarray(i)]);
+        else if (kind === 1 && i < bytes.length) bytes = Buffer.concat([bytes.subarray(0, i), bytes.subarray(i + 1)]);
+        else if (i < bytes.length) bytes = Buffer.concat([bytes.subarray(0, i), Buffer.from([byte]), bytes.subarray(i + 1)]);
+      }
+      if (recordLineSpan(bytes, 0, bytes.length) === undefined) return;
+      const text = bytes.toString('utf8');
+      let parsed: ODataRecord;
+      try {
+        parsed = parseRecord(text);
+      } catch {
+        t.fail(`accepted a line that is not a record: ${text}`);
+        return;
+      }
+      t.is(recordJson(parsed), text);
+    }),
+    { numRuns: 3000 },
+  );
 });
 
 test('retargetLines: the shortcut and the long way give the same bytes, on lines of this module', (t) => {

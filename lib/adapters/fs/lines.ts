@@ -60,8 +60,8 @@ export async function* readLines(source: AsyncIterable<Uint8Array>, maxLineBytes
 /**
  * Yields the records of a `.pjson` byte stream as `.pjson` text in the module's form: pieces of
  * whole lines, each line `recordJson` of one record and `\n` (a stored line already in that form is
- * copied as it is), in the order of the file. Reads the lines as {@link readLines} does and parses
- * each as {@link parseRecord} does, with the same errors, `name` naming the file in them.
+ * copied as it is, unparsed), in the order of the file. Reads the lines as {@link readLines} does
+ * and refuses what {@link parseRecord} refuses, with the same errors, `name` naming the file in them.
  */
 export async function* readRecordText(source: AsyncIterable<Uint8Array>, maxLineBytes: number, name: string): AsyncGenerator<Buffer> {
   const splitter = new LineSplitter(maxLineBytes);
