@@ -154,6 +154,8 @@ export class ZipWriter {
   readonly #unixSeconds: number;
   #busy = false;
   #finished = false;
+  /** Room for the largest central directory record (a name of 65,535 bytes and both extra fields). */
+  readonly #record = Buffer.allocUnsafe(46 + MAX16 + 9 + 28);
   /** Entries of {@link ZipWriter.addBytes} not yet sent to the deflate thread. */
   #open: QueuedEntry[] = [];
   #openBytes = 0;
@@ -219,8 +221,12 @@ export class ZipWriter {
     if (!this.#out.write(chunk)) await once(this.#out, 'drain', { signal: this.#stop.signal });
   }
 
+  /**
+   * A local file header. Every byte of it is written below, so it comes from Node's pool of small
+   * buffers rather than a zeroed allocation of its own (a `malloc` per entry).
+   */
   #localHeader(name: Buffer, flags: number, method: number, crc: number, compressedSize: number, size: number): Buffer {
-    const header = Buffer.alloc(30 + name.length);
+    const header = Buffer.allocUnsafe(30 + name.length);
     header.writeUInt32LE(SIG_LOCAL, 0);
     header.writeUInt16LE(VERSION_DEFAULT, 4);
     header.writeUInt16LE(flags, 6);
@@ -239,7 +245,8 @@ export class ZipWriter {
   #addCentral(name: Buffer, flags: number, method: number, crc: number, compressedSize: number, size: number, offset: number): void {
     const zip64 = this.#options.forceZip64 === true || size > MAX32 - 1 || compressedSize > MAX32 - 1 || offset > MAX32 - 1;
     const extraLength = 9 + (zip64 ? 28 : 0);
-    const record = Buffer.alloc(46 + name.length + extraLength);
+    // Written whole (every byte below) into one reused buffer, then copied into the directory.
+    const record = this.#record.subarray(0, 46 + name.length + extraLength);
     record.writeUInt32LE(SIG_CENTRAL, 0);
     record.writeUInt16LE(VERSION_MADE_BY, 4);
     record.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFAULT, 6);
