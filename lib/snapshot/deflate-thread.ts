@@ -97,6 +97,15 @@ function deflateThreadMain(): void {
     // Moved to the parent: it must own its whole memory.
     return out.byteOffset === 0 && out.buffer.byteLength === out.length ? out : new Uint8Array(out);
   };
+  // A small entry is deflated with the smallest window that still reaches back over all of it
+  // (zlib's farthest match is 262 bytes short of its window): the same bytes come out, and setting
+  // up the smaller window costs less (9.5 µs against 11-13 µs for a 115-byte .pmeta, Node 20).
+  const windows: import('node:zlib').ZlibOptions[] = [];
+  const wholeOptions = (length: number): import('node:zlib').ZlibOptions => {
+    let bits = 9;
+    while (bits < 15 && (1 << bits) - 262 < length) bits += 1;
+    return (windows[bits] ??= { windowBits: bits });
+  };
   port.on('message', (request: Request) => {
     try {
       if (request.op === 'begin') {
@@ -123,7 +132,7 @@ function deflateThreadMain(): void {
           crcs.push(zlib.crc32(bytes) >>> 0);
           hashes.push(crypto.hash('sha256', bytes, 'hex'));
           if (request.deflate[i] === true) {
-            const deflated = zlib.deflateRawSync(bytes);
+            const deflated = zlib.deflateRawSync(bytes, wholeOptions(bytes.length));
             outs.push(deflated);
             deflatedLengths.push(deflated.length);
           } else {

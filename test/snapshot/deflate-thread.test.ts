@@ -10,7 +10,7 @@ import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { crc32, inflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import test from 'ava';
 import { DeflateThread } from '../../lib/snapshot/deflate-thread.js';
 import { BACKGROUND_NICE_STEP } from '../../lib/util/inline-worker.js';
@@ -53,6 +53,41 @@ test('deflated pieces, large and small, concatenate into one raw deflate stream 
   // The thread serves the next entry from scratch.
   const second = await entry(thread, [text(5000, 3)], true);
   t.true(inflateRawSync(second.out).equals(text(5000, 3)));
+});
+
+test('a batch measures each entry on its own, deflating those asked, to the bytes zlib gives with its defaults, between the pieces of a streamed entry', async (t) => {
+  const thread = new DeflateThread();
+  t.teardown(() => thread.terminate());
+  // Sizes around each smaller window the thread picks (its reach is the window less 262 bytes).
+  const sizes = [0, 1, 100, 250, 251, 700, 762, 763, 1786, 1787, 5000, 40_000, 100_000];
+  // And random bytes that repeat their first 64 bytes at a distance just within or past a reach.
+  const echoes = [250, 251, 700, 762, 763, 1786, 1787, 3834, 3835].map((distance) => {
+    const head = randomBytes(distance);
+    return Buffer.concat([head, head.subarray(0, 64)]);
+  });
+  const entries = [...sizes.flatMap((size, i) => [text(size, i), randomBytes(size)]), ...echoes];
+  const deflate = entries.map((_, i) => i < 2 * sizes.length ? i % 3 !== 2 : true);
+  await thread.begin(true);
+  const piece = thread.piece(PIECE);
+  text(9000, 1).copy(piece);
+  const streamed = thread.data(piece, 9000);
+  const batch = await thread.batch(entries, deflate);
+  const { tail } = await thread.end();
+  t.true(inflateRawSync(Buffer.concat([await streamed, tail])).equals(text(9000, 1)), 'the streamed entry is not disturbed');
+  let at = 0;
+  for (const [i, entry] of entries.entries()) {
+    t.is(batch.crcs[i], crc32(entry));
+    t.is(batch.hashes[i], createHash('sha256').update(entry).digest('hex'));
+    const length = batch.deflatedLengths[i] as number;
+    if (!deflate[i]) {
+      t.is(length, -1);
+      continue;
+    }
+    const deflated = batch.deflated.subarray(at, at + length);
+    at += length;
+    t.deepEqual(deflated, deflateRawSync(entry), `entry ${i} of ${entry.length} bytes`);
+  }
+  t.is(at, batch.deflated.length);
 });
 
 test('a stored entry yields no bytes, only its CRC-32 and SHA-256; an empty entry has those of nothing', async (t) => {
