@@ -44,7 +44,8 @@ export interface LineRules {
  * of its own when `rules.cellId` is set (`recordLineSpan`), and is neither decoded nor parsed; any
  * other is decoded, parsed by `rules.parse` and written anew by `recordJson`. Either way each kept
  * line comes out as `recordJson` of its (retargeted) record and `\n`; the first line `rules.parse`
- * throws for stops the piece with that error.
+ * throws for stops the piece with that error. A piece whose lines are all kept as they are comes
+ * back as the same memory, not a copy.
  */
 export function rewriteLines(piece: Uint8Array, rules: LineRules): Buffer {
   const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
@@ -52,8 +53,18 @@ export function rewriteLines(piece: Uint8Array, rules: LineRules): Buffer {
   const copyable = isUtf8(bytes);
   const { parse, cellId } = rules;
   const id = cellId === undefined ? undefined : Buffer.from(JSON.stringify(cellId));
-  const batcher = new Utf8Batcher(OUT_BATCH_BYTES);
+  // Lines kept as they are, from the piece's start, are not copied until a line is not: a piece
+  // of such lines only (an export of the module's own lines) is handed back itself.
+  let verbatim = 0;
+  let batcher: Utf8Batcher | undefined;
   const parts: Buffer[] = [];
+  const out = (): Utf8Batcher => {
+    if (batcher === undefined) {
+      batcher = new Utf8Batcher(OUT_BATCH_BYTES);
+      if (verbatim > 0) keep(batcher.pushBytes(bytes, 0, verbatim));
+    }
+    return batcher;
+  };
   const keep = (batch: Buffer | undefined): void => {
     if (batch !== undefined) parts.push(batch);
   };
@@ -62,23 +73,28 @@ export function rewriteLines(piece: Uint8Array, rules: LineRules): Buffer {
     const end = newline < 0 ? bytes.length : newline;
     const span = copyable ? recordLineSpan(bytes, start, end) : undefined;
     if (span !== undefined && id === undefined) {
-      keep(batcher.pushBytes(bytes, start, newline < 0 ? end : end + 1));
-      if (newline < 0) keep(batcher.pushBytes(NEWLINE_BYTES, 0, 1));
+      if (batcher === undefined && newline >= 0 && verbatim === start) {
+        verbatim = newline + 1;
+      } else {
+        keep(out().pushBytes(bytes, start, end));
+        keep(out().pushBytes(NEWLINE_BYTES, 0, 1));
+      }
     } else if (span !== undefined && id !== undefined && span[0] >= 0) {
-      keep(batcher.pushBytes(bytes, start, span[0]));
-      keep(batcher.pushBytes(id, 0, id.length));
-      keep(batcher.pushBytes(bytes, span[1], end));
-      keep(batcher.pushBytes(NEWLINE_BYTES, 0, 1));
+      keep(out().pushBytes(bytes, start, span[0]));
+      keep(out().pushBytes(id, 0, id.length));
+      keep(out().pushBytes(bytes, span[1], end));
+      keep(out().pushBytes(NEWLINE_BYTES, 0, 1));
     } else {
       // The long way (a `\n` byte is never part of a multi-byte sequence: the line decodes alone).
       const record = parse(bytes.toString('utf8', start, end), index);
       if (record !== undefined) {
         if (cellId !== undefined) retargetRecord(record, cellId);
-        keep(batcher.pushLine(recordJson(record)));
+        keep(out().pushLine(recordJson(record)));
       }
     }
     start = end + 1;
   }
+  if (batcher === undefined) return verbatim === bytes.length ? bytes : bytes.subarray(0, verbatim);
   keep(batcher.flush());
   return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
 }

@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { isPersoniumError, PersoniumError } from '../../lib/errors.js';
-import { retargetLines, stagedLines } from '../../lib/jobs/record-lines.js';
+import { retargetLines, rewriteLines, stagedLines } from '../../lib/jobs/record-lines.js';
 import { recordJson } from '../../lib/snapshot/format.js';
 import { parseRecord } from '../../lib/snapshot/snapshot-json.js';
 import type { ODataRecord } from '../../lib/types.js';
@@ -55,6 +55,28 @@ test("retargetLines: the first line that is not a record, blank lines included, 
   const error = refusal(t, `${notRecord}\n`);
   t.is(error.code, 'PR400-CM-0004');
   t.is(error.message, `JSON parse error. [${notRecord}].`);
+});
+
+test('rewriteLines without a cell id: lines kept as they are, blank ones dropped wherever they are, the rest written anew', (t) => {
+  const a = recordJson(record('Role', 'a', { c: 'x', n: 1 }));
+  const b = recordJson(record('Role', 'b'));
+  const spaced = '{ "_index":"u0", "_type":"Role", "_source":{}, "_id":"s" }';
+  const seen: number[] = [];
+  const skipBlank = (text: string, index: number): ODataRecord | undefined => {
+    seen.push(index);
+    return text.trim() === '' ? undefined : parseRecord(text);
+  };
+  const rewrite = (text: string): string => rewriteLines(Buffer.from(text), { parse: skipBlank }).toString('utf8');
+  const piece = Buffer.from(`${a}\n${b}\n`);
+  t.is(rewriteLines(piece, { parse: skipBlank }), piece, 'a piece of lines in the module form is handed back itself');
+  t.deepEqual(seen, [], 'and none of them was parsed');
+  t.is(rewrite(`\n${a}\n${b}\n`), `${a}\n${b}\n`, 'a blank line first');
+  t.is(rewrite(`${a}\n  \n${b}\n\n`), `${a}\n${b}\n`, 'blank lines between and after');
+  t.is(rewrite(`${a}\n${spaced}\n${b}`), `${a}\n${recordJson({ _index: 'u0', _type: 'Role', _source: {}, _id: 's' })}\n${b}\n`, 'a line written anew, a last line without newline');
+  t.is(rewrite('\n \n'), '', 'blank lines only');
+  seen.length = 0;
+  rewrite(`${a}\n\n${spaced}\n`);
+  t.deepEqual(seen, [1, 2], 'only the lines not in the module form are parsed, with their index in the piece');
 });
 
 test('retargetLines gives what parsing each line as a record and writing it back gives, for any records', (t) => {
