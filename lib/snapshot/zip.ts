@@ -140,8 +140,11 @@ function checkPath(path: string): Buffer {
 
 /**
  * Writes a ZIP archive into a writable, one entry at a time. Every `add*` must be awaited before the
- * next call; {@link ZipWriter.finish} writes the central directory and the end records (it does not
- * end the output). {@link ZipWriter.destroy} stops everything in progress.
+ * next call (a promise {@link ZipWriter.addBytes} returns, when it returns one);
+ * {@link ZipWriter.finish} writes the central directory and the end records (it does not end the
+ * output). {@link ZipWriter.destroy} stops everything in progress. Finish or destroy every writer:
+ * either gives back the deflate thread it holds from its creation (an idle thread does not keep the
+ * process alive).
  */
 export class ZipWriter {
   #offset = 0;
@@ -163,7 +166,7 @@ export class ZipWriter {
   readonly #batches: Promise<void>[] = [];
   /** The first failure of a batch, thrown by every later call. */
   #batchFailure: { readonly error: unknown } | undefined;
-  /** The thread of the streamed entries' CRC, hash and deflate, from the first streamed entry on. */
+  /** The thread of the entries' CRC, hash and deflate, acquired with the writer. */
   #thread: DeflateThread | undefined;
 
   readonly #out: Writable;
@@ -177,6 +180,8 @@ export class ZipWriter {
     this.#options = options;
     this.#dos = dosDateTime(options.mtime);
     this.#unixSeconds = Math.max(-0x80000000, Math.min(0x7fffffff, Math.floor(options.mtime.getTime() / 1000)));
+    // Every snapshot needs the thread: one that must start does so while the first entries are made.
+    this.#thread = DeflateThread.acquire();
   }
 
   /** Bytes of the archive produced so far (written or about to be). */
@@ -403,7 +408,7 @@ export class ZipWriter {
 
   /**
    * Adds an entry streamed from `source`, deflated or stored; its CRC-32, SHA-256 and deflate run on
-   * the writer's deflate thread (started with the first streamed entry, ended or pooled by
+   * the writer's deflate thread (acquired with the writer, ended or pooled by
    * {@link ZipWriter.finish} and {@link ZipWriter.destroy}). Resolves once the whole stream was
    * consumed and written (with backpressure); rejects, destroying `source`, if the stream fails, its
    * length differs from `expectedSize`, the deflate thread fails, or the writer is destroyed.
