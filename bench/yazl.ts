@@ -10,8 +10,11 @@
  *   - `yazl addReadStreamLazy`: the README's way of holding nothing until yazl asks for the entry;
  *   - `yazl addBuffer, all at once`: every entry added before the first is written (what this
  *     benchmark used to do; yazl starts N deflates at once).
- * Our ZipWriter awaits each `addBuffer` (`'auto'`: it always deflates, and stores only when deflate
- * would be larger; the archive column shows how many entries each writer stored deflated).
+ * Our ZipWriter is driven as the snapshot writer drives it: `addBytes` for each entry, awaiting only
+ * the promise it returns when it asks to wait (its CRC-32, SHA-256 and deflate run in batches on its
+ * deflate thread). `'auto'`: entries under 64 bytes are stored untried, the others deflated and
+ * stored only when deflate would be larger; the archive column shows how many entries each writer
+ * stored deflated.
  *
  *   npx tsx bench/yazl.ts [N ...]     (default: 5000 20000 60000)
  */
@@ -37,7 +40,7 @@ const SELF = fileURLToPath(import.meta.url);
 const WINDOW = 64;
 
 const WRITERS = {
-  ours: 'ours (ZipWriter, each addBuffer awaited)',
+  ours: 'ours (ZipWriter.addBytes, waiting when it asks)',
   window: `yazl addBuffer, ≤${WINDOW} in flight`,
   lazy: 'yazl addReadStreamLazy',
   eager: 'yazl addBuffer, all at once',
