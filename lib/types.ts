@@ -122,7 +122,7 @@ export interface ExportView {
    * `JSON.stringify` writes them) and `\n`, in the same order. When present, the export calls it
    * instead of `records` and copies the lines into the snapshot as they are: a source that stores
    * `.pjson` text (as the Fs one does) then costs no serialising and no `await` per record. The
-   * export checks nothing in them, so they must be checked records.
+   * export checks only that each piece ends with a `\n`, so the lines must be checked records.
    */
   recordLines?(type: ODataType): AsyncIterable<Buffer>;
   /**

@@ -116,6 +116,22 @@ function isRepeat(bytes: Uint8Array, start: number, stop: number, from: number, 
   return false;
 }
 
+/**
+ * Reads the key that starts at `at` in an object whose keys start at `levelStart` of the key stack,
+ * which holds `keys` keys: checks it (a string, followed by `:`, not starting with a digit, not given
+ * before in the object, within {@link MAX_KEYS}) and pushes it. Returns where its `:` is, or -1.
+ */
+function pushKey(bytes: Uint8Array, at: number, end: number, levelStart: number, keys: number): number {
+  const after = stringEnd(bytes, at, end);
+  if (after < 0 || bytes[after] !== COLON) return -1;
+  const first = bytes[at + 1] as number;
+  if (first >= 0x30 && first <= 0x39) return -1;
+  if (keys - levelStart >= MAX_KEYS || isRepeat(bytes, at, after, levelStart, keys)) return -1;
+  keyStarts[keys] = at;
+  keyEnds[keys] = after;
+  return after;
+}
+
 /** The scan of a `_source` value: where it ends, and the span of its plain `c` value (-1, -1: none). */
 interface SourceScan {
   readonly stop: number;
@@ -151,14 +167,10 @@ function scanSource(bytes: Uint8Array, at: number, end: number): SourceScan | un
       } else {
         if (isObject) {
           // The first key.
-          const after = stringEnd(bytes, pos, end);
-          if (after < 0 || bytes[after] !== COLON) return undefined;
-          const first = bytes[pos + 1] as number;
-          if (first >= 0x30 && first <= 0x39) return undefined;
-          keyStarts[keys] = pos;
-          keyEnds[keys] = after;
+          const after = pushKey(bytes, pos, end, keys, keys);
+          if (after < 0) return undefined;
+          if (depth === 1 && after === pos + 3 && bytes[pos + 1] === LETTER_C) cStart = after + 1;
           keys += 1;
-          if (depth === 1 && after === pos + 3 && first === LETTER_C) cStart = after + 1;
           pos = after + 1;
         }
         continue;
@@ -186,15 +198,10 @@ function scanSource(bytes: Uint8Array, at: number, end: number): SourceScan | un
       if (next === COMMA) {
         pos += 1;
         if (levelStart >= 0) {
-          const after = stringEnd(bytes, pos, end);
-          if (after < 0 || bytes[after] !== COLON) return undefined;
-          const first = bytes[pos + 1] as number;
-          if (first >= 0x30 && first <= 0x39) return undefined;
-          if (keys - levelStart >= MAX_KEYS || isRepeat(bytes, pos, after, levelStart, keys)) return undefined;
-          keyStarts[keys] = pos;
-          keyEnds[keys] = after;
+          const after = pushKey(bytes, pos, end, levelStart, keys);
+          if (after < 0) return undefined;
+          if (depth === 1 && after === pos + 3 && bytes[pos + 1] === LETTER_C) cStart = after + 1;
           keys += 1;
-          if (depth === 1 && after === pos + 3 && first === LETTER_C) cStart = after + 1;
           pos = after + 1;
         }
         break;

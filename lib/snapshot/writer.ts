@@ -88,11 +88,14 @@ function toBuffer(chunk: unknown): Buffer {
 
 /**
  * Passes on a view's `.pjson` text ({@link ExportView.recordLines}), telling `count` how many lines
- * each piece holds, and lets the event loop run when the background job's time slice is spent.
+ * each piece holds, and lets the event loop run when the background job's time slice is spent. A
+ * piece that does not end with a `\n` fails the write: lines of two pieces would run together.
  */
 async function* countedLines(pieces: AsyncIterable<Buffer>, count: (lines: number) => void): AsyncGenerator<Buffer> {
   const slice = backgroundSlicer();
   for await (const piece of pieces) {
+    if (piece.length === 0) continue;
+    if (piece[piece.length - 1] !== NEWLINE) throw new Error('the export view gave .pjson text that does not end with a whole line');
     const pause = slice();
     if (pause !== undefined) await pause;
     let lines = 0;

@@ -96,7 +96,7 @@ interface QueuedEntry {
 export const BATCH_ENTRIES = 256;
 /** Bytes of entries sent together: a batch is sent once it holds this much, whatever its count. */
 export const BATCH_BYTES = 256 * 1024;
-/** Batches sent and not yet written before {@link ZipWriter.addBytes} asks its caller to wait. */
+/** Batches sent and not yet written beyond which {@link ZipWriter.addBytes} asks its caller to wait (it then has three under way). */
 const BATCHES_UNDER_WAY = 2;
 /** Pending output is written out once it reaches this size. */
 const FLUSH_BYTES = 64 * 1024;

@@ -340,6 +340,16 @@ test("a view's recordLines are copied into the .pjson entries as they are, each 
   t.true((await verifySnapshot(await fileSource(file))).ok);
 });
 
+test('recordLines text that does not end with a whole line fails the write', async (t) => {
+  const view: ExportView = {
+    ...memoryView({ records: {}, dav: [{ path: '', meta: { t: 'Cell' } }] }),
+    async *recordLines(type: ODataType) {
+      if (type === 'Role') yield Buffer.from(`${recordJson(record('Role', 'a'))}\n${recordJson(record('Role', 'b'))}`);
+    },
+  };
+  await t.throwsAsync(writeToFile(view, join(await tempDir(t), 'cut.zip')), { message: 'the export view gave .pjson text that does not end with a whole line' });
+});
+
 test('the same records give the same snapshot, bytes for bytes, through recordLines or records', async (t) => {
   const dir = await tempDir(t);
   const data = sampleData();
