@@ -3,9 +3,12 @@
  * Redis): `GET __export` under load during a running export, and the host's own route (a bare Koa
  * route of the same app answering the same JSON) under load during an export, each as a ratio to the
  * bare route under the same load with no job running, with p99 latency; and the status route with no
- * job running. Each store runs in rounds (three by default): the idle loads, the loads beside a
+ * job running. Each store runs in rounds (four by default): the idle loads, the loads beside a
  * busy loop of the lowest priority (the floor: `besideBusyLoop`), the loads during one export, then
- * the idle loads again in the reverse order, back to back; each ratio is taken
+ * the idle loads again in the reverse order, back to back. The two loads during an export take turns
+ * going first (the status route in odd rounds, the host's route in even ones): an export's first
+ * seconds (its threads starting, the count of its tree, its records) cost the host more than the
+ * seconds after, so the route measured first always fared worse. Each ratio is taken
  * within its round against the mean of the idle loads before and after (the same route's idle rate
  * swings by half between minutes on a shared machine) and the median of the rounds reported. The
  * host also reports where its time went during each load (`thread-times.ts`): garbage collection,
@@ -15,7 +18,7 @@
  * process (which needs about a whole core: on a 2-core machine an export's threads then slow the load
  * generator as well as the host, and the ratios are lower). The table says which one ran.
  *
- *   npx tsx bench/polling.ts [--rounds N] [cellMb] [store ...]   (default 3 rounds, 1000 MB, and
+ *   npx tsx bench/polling.ts [--rounds N] [cellMb] [store ...]   (default 4 rounds, 1000 MB, and
  *                                                   every store: memory fs redis;
  *                                                   the Redis part needs redis-server)
  */
@@ -180,10 +183,14 @@ async function measureStore(env: Record<string, string>, label: string): Promise
         statusFloor: await measured('/source/__export', AUTH),
         hostFloor: await measured('/bare'),
       }));
-      const during = await duringExport(host.base, `${label}-${round}`, async () => ({
-        status: await measured('/source/__export', AUTH),
-        host: await measured('/bare'),
-      }));
+      const during = await duringExport(host.base, `${label}-${round}`, async () => {
+        if (round % 2 === 1) {
+          const status = await measured('/source/__export', AUTH);
+          return { status, host: await measured('/bare') };
+        }
+        const host = await measured('/bare');
+        return { status: await measured('/source/__export', AUTH), host };
+      });
       const statusAfter = await measured('/source/__export', AUTH);
       const idleAfter = await measured('/bare');
       done.push({ idle: [idle, idleAfter], statusIdle: [statusIdle, statusAfter], ...floor, ...during.value, outlasted: during.outlasted });
@@ -196,7 +203,7 @@ async function measureStore(env: Record<string, string>, label: string): Promise
 
 const args = process.argv.slice(2);
 /** Rounds per store (see {@link Round}). */
-const rounds = takeRounds(args);
+const rounds = takeRounds(args, 4);
 const mb = Number(args[0] ?? 1000);
 const stores = args.length > 1 ? args.slice(1) : ['memory', 'fs', 'redis'];
 const work = await mkdtemp(join(tmpdir(), 'kcs-poll-'));
@@ -233,7 +240,8 @@ function printTable(runs: readonly [string, StoreRun][]): void {
   const cell = (l: HostLoad): string => `${l.rps} req/s, p99 ${l.p99} ms, loop ${pct(l.busy)}, GC ${pct(l.gc)}${threads(l)}`;
   console.log('Each round measures the bare route and `GET __export` with no job running, then both beside a busy loop in a');
   console.log('process at the lowest priority (nice 19: the floor, what any CPU work on the other core costs the host), then');
-  console.log('both during one export, then both idle again in the reverse order; a ratio is to the mean of the bare route');
+  console.log('both during one export (the status route first in odd rounds, the bare route first in even ones), then both');
+  console.log('idle again in the reverse order; a ratio is to the mean of the bare route');
   console.log('before and after, in the same round (a reference centred in time on the loads it is compared with).');
   console.log('Medians of the rounds first, then each round.');
   console.log("\"loop\" is the share of a load's time the host's event loop was busy: below about 100% the host had time to");

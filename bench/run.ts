@@ -24,7 +24,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   // shape ... (default: records small-files large-files), or a size in MB: a 20 MB cell is four
   // 4 MiB files and the records.
   { script: 'data-path.ts', title: 'Data path: export, verify, import against zip -r, unzip -t, unzip -d', quick: ['--rounds', '1', '20'] },
-  // cellMb (default 1000): per job store, three rounds of eight 3-second loads whatever the size; a
+  // cellMb (default 1000): per job store, four rounds of eight 3-second loads whatever the size; a
   // 40 MB cell's export ends before the loads do, so the quick figures only show that it runs.
   { script: 'polling.ts', title: 'Status reads and the host route during an export', quick: ['40'] },
   // cellMb windowMs (default 1000 1500): three fresh hosts, four exports each.
