@@ -150,8 +150,18 @@ function scanSource(bytes: Uint8Array, at: number, end: number): SourceScan | un
   let cStart = -1;
   let cEnd = -1;
   let pos = at;
-  // Each turn reads one value, then what follows it, and leaves `pos` at the next value.
+  /** Whether a key comes before the next value (in an object). */
+  let keyFirst = false;
+  // Each turn reads one value (after its key, in an object), then what follows it.
   for (;;) {
+    if (keyFirst) {
+      const levelStart = levelKeys[depth] as number;
+      const after = pushKey(bytes, pos, end, levelStart, keys);
+      if (after < 0) return undefined;
+      if (depth === 1 && after === pos + 3 && bytes[pos + 1] === LETTER_C) cStart = after + 1;
+      keys += 1;
+      pos = after + 1;
+    }
     if (pos >= end) return undefined;
     const byte = bytes[pos] as number;
     if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
@@ -160,19 +170,11 @@ function scanSource(bytes: Uint8Array, at: number, end: number): SourceScan | un
       const isObject = byte === OPEN_BRACE;
       levelKeys[depth] = isObject ? keys : -1;
       pos += 1;
-      const close = isObject ? CLOSE_BRACE : CLOSE_BRACKET;
-      if (bytes[pos] === close && pos < end) {
+      if (pos < end && bytes[pos] === (isObject ? CLOSE_BRACE : CLOSE_BRACKET)) {
         pos += 1;
         depth -= 1;
       } else {
-        if (isObject) {
-          // The first key.
-          const after = pushKey(bytes, pos, end, keys, keys);
-          if (after < 0) return undefined;
-          if (depth === 1 && after === pos + 3 && bytes[pos + 1] === LETTER_C) cStart = after + 1;
-          keys += 1;
-          pos = after + 1;
-        }
+        keyFirst = isObject;
         continue;
       }
     } else if (byte === QUOTE) {
@@ -197,13 +199,7 @@ function scanSource(bytes: Uint8Array, at: number, end: number): SourceScan | un
       const levelStart = levelKeys[depth] as number;
       if (next === COMMA) {
         pos += 1;
-        if (levelStart >= 0) {
-          const after = pushKey(bytes, pos, end, levelStart, keys);
-          if (after < 0) return undefined;
-          if (depth === 1 && after === pos + 3 && bytes[pos + 1] === LETTER_C) cStart = after + 1;
-          keys += 1;
-          pos = after + 1;
-        }
+        keyFirst = levelStart >= 0;
         break;
       }
       if (next !== (levelStart >= 0 ? CLOSE_BRACE : CLOSE_BRACKET)) return undefined;

@@ -70,7 +70,7 @@ export function worthDeflating(sample: Buffer): boolean {
 
 /**
  * How to write a file of `contentType` whose first bytes are `head` (at least {@link TRIAL_BYTES}
- * of them, unless the file is shorter), as `ZipWriter.addBuffer` takes it: `false` stores (an
+ * of them, unless the file is shorter), as `ZipWriter.addBytes` takes it: `false` stores (an
  * already-compressed type, or an empty file); a file longer than {@link TRIAL_BYTES} is deflated
  * (`true`) when a trial deflate of its head saves {@link TRIAL_MIN_SAVING}; a file no longer than
  * that is its own trial, so it gets `'auto'`: deflated once, by the zip writer, and kept deflated

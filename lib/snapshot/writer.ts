@@ -275,17 +275,15 @@ class WriteSession {
     await this.#addBytes(MANIFEST_PATH, Buffer.from(manifestJson(this.#options.unitUrl, this.#createDate)), 'auto');
     const cell = await this.#guard(view.cellRecord());
     await this.#addBytes(CELL_PATH, Buffer.from(recordJson(cell)), 'auto');
-    const countRecord = (): void => {
-      this.#progress.records += 1;
+    const countRecords = (count: number): void => {
+      this.#progress.records += count;
     };
     for (const file of ODATA_FILES) {
       const lines = view.recordLines?.(file.type);
       const text =
         lines === undefined
-          ? recordBatches(view.records(file.type), countRecord, backgroundSlicer())
-          : countedLines(lines, (count) => {
-              this.#progress.records += count;
-            });
+          ? recordBatches(view.records(file.type), () => countRecords(1), backgroundSlicer())
+          : countedLines(lines, countRecords);
       const stream = Readable.from(text, { objectMode: false });
       this.#remember(await this.#guard(this.#zip.addStream(file.path, stream, { compress: true })));
     }

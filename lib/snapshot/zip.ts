@@ -326,17 +326,6 @@ export class ZipWriter {
     await this.#settleBatches();
   }
 
-  /** {@link ZipWriter.addBytes}, then waits until the entry is written: resolves to what was written. */
-  async addBuffer(path: string, data: Buffer, compress: boolean | 'auto', minSaving = 0): Promise<ZipEntryInfo> {
-    let written: ZipEntryInfo | undefined;
-    await this.addBytes(path, data, compress, minSaving, (info) => {
-      written = info;
-    });
-    await this.settle();
-    if (written === undefined) throw new Error('ZipWriter: the entry was not written');
-    return written;
-  }
-
   /** Sends the open batch to the deflate thread; its entries are written once it is back, after the batch before it. */
   #sendBatch(): void {
     const entries = this.#open;
